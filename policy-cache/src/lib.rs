@@ -24,3 +24,10 @@ mod bytes;
 pub mod crc32;
 pub mod glob;
 pub mod normalise;
+pub mod snapshot;
+pub mod eval;
+#[cfg(feature = "compile")]
+pub mod compile;
+
+pub use eval::{Call, Command, Decision, Reason, evaluate};
+pub use snapshot::{Action, Snapshot, SnapshotError};

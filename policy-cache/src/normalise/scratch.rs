@@ -5,7 +5,7 @@
 //! normaliser stops and reports [`Failure::TooComplex`]: the caller denies,
 //! it never truncates.
 
-use crate::bytes::{at, u32_at};
+use crate::bytes::at;
 
 /// Why a command could not be normalised. Each is decided as a deny.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,15 +138,6 @@ impl<'a> Scratch<'a> {
                 self.set(self.top + 4 * k + j, *b);
             }
         }
-    }
-
-    pub(crate) fn desc_field(&self, idx: usize, k: usize) -> usize {
-        let off = self
-            .buf
-            .len()
-            .saturating_sub((idx + 1) * DESC)
-            .saturating_add(4 * k);
-        u32_at(self.buf, off) as usize
     }
 
     pub(crate) fn desc_count(&self) -> usize {

@@ -192,3 +192,8 @@ fn paths_are_normalised_lexically() {
     assert_eq!(p("/tmp/"), "/tmp");
     assert_eq!(p("/"), "/");
 }
+
+#[test]
+fn substitutions_inside_shell_scripts_are_followed() {
+    assert_eq!(shell("bash -c 'echo $(rm -r ~)'"), ["echo $(rm -r ~)", "rm -r ~", "rm -rf ~"]);
+}

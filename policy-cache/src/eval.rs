@@ -1,0 +1,410 @@
+//! `evaluate(snapshot, call) -> Decision`: the one evaluator.
+//!
+//! Evaluation order (POLICY.md): policies whose `match` covers the call, in
+//! priority order; in each, the first rule that fires is its verdict; a
+//! `deny` verdict ends evaluation; otherwise the strongest verdict wins
+//! (`ask` > `watch` > `allow`); no verdict at all means `default_action`.
+//!
+//! Restrictive rules (`deny`, `ask`) fire when the raw command or **any**
+//! segment satisfies their command conditions; granting rules (`allow`,
+//! `watch`) only when **every** segment does (or the raw command does).
+
+use crate::bytes::{contains_ci, program_bit, sub};
+use crate::glob::{match_command, match_path};
+use crate::normalise::{self, Argv, Failure, Normalised, Unit};
+use crate::snapshot::layout::*;
+use crate::snapshot::{Action, CondKind, Snapshot};
+
+/// Longest field that is matched (command, path, URL…). Longer input is
+/// denied, never truncated. Exec arguments cannot exceed this on Linux
+/// (ARG_MAX is 2 MiB), and agents' `bash -c` scripts stay well below it.
+pub const MAX_FIELD: usize = 4 << 20;
+
+/// Most policy indices a decision lists as having fired.
+pub const MAX_FIRED: usize = 16;
+
+/// What is being decided.
+#[derive(Clone, Copy)]
+pub enum Command<'a> {
+    /// A shell string (`system`, `popen`, an API `command` parameter).
+    Shell(&'a [u8]),
+    /// An argument vector (`execve`, `posix_spawn`).
+    Argv(&'a dyn Argv),
+}
+
+impl core::fmt::Debug for Command<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Command::Shell(s) => f.debug_tuple("Shell").field(&s.len()).finish(),
+            Command::Argv(a) => f.debug_tuple("Argv").field(&a.count()).finish(),
+        }
+    }
+}
+
+impl Command<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Command::Shell(s) => s.len(),
+            Command::Argv(a) => (0..a.count()).map(|i| a.arg(i).len() + 1).sum(),
+        }
+    }
+}
+
+/// One call to decide.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    /// `exec`, `read`, `write`, `fetch`, …
+    pub tool: &'a [u8],
+    /// The agent (`codex`, `claude-code`, …); empty when unknown.
+    pub agent: &'a [u8],
+    /// The session name; empty when unknown.
+    pub session: &'a [u8],
+    /// The command, for exec-like tools.
+    pub command: Option<Command<'a>>,
+    /// The path, for file tools.
+    pub path: Option<&'a [u8]>,
+    /// The URL, for fetch-like tools.
+    pub url: Option<&'a [u8]>,
+    /// Named parameters, for `tool_param_matches`.
+    pub params: &'a [(&'a [u8], &'a [u8])],
+    /// The user's home directory (for `~`).
+    pub home: &'a [u8],
+}
+
+impl<'a> Call<'a> {
+    /// An `exec` call with no agent or session.
+    pub fn exec(command: Command<'a>, home: &'a [u8]) -> Self {
+        Call {
+            tool: b"exec",
+            agent: b"",
+            session: b"",
+            command: Some(command),
+            path: None,
+            url: None,
+            params: &[],
+            home,
+        }
+    }
+}
+
+/// Why a decision came out as it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A policy's rule decided.
+    Rule,
+    /// No policy had a verdict: `default_action`.
+    Default,
+    /// A field was over [`MAX_FIELD`].
+    TooLong,
+    /// The command could not be normalised.
+    Unparsable(Failure),
+}
+
+/// The verdict, with what a person needs to understand it.
+#[must_use = "a decision must be enforced"]
+#[derive(Clone, Copy, Debug)]
+pub struct Decision<'s> {
+    /// allow, watch, ask or deny.
+    pub action: Action,
+    /// Why.
+    pub reason: Reason,
+    /// Index of the deciding policy.
+    pub policy: Option<u32>,
+    /// Index of the deciding rule.
+    pub rule: Option<u32>,
+    /// The deciding rule's message.
+    pub message: &'s [u8],
+    fired: [u32; MAX_FIRED],
+    fired_len: usize,
+    /// How many policies fired (may exceed [`MAX_FIRED`]).
+    pub fired_total: usize,
+}
+
+impl<'s> Decision<'s> {
+    fn fixed(action: Action, reason: Reason, message: &'s [u8]) -> Self {
+        Decision {
+            action,
+            reason,
+            policy: None,
+            rule: None,
+            message,
+            fired: [0; MAX_FIRED],
+            fired_len: 0,
+            fired_total: 0,
+        }
+    }
+    /// `allow` and `watch` let the call run.
+    pub fn allowed(&self) -> bool {
+        matches!(self.action, Action::Allow | Action::Watch)
+    }
+    /// Indices of the policies that fired, in evaluation order.
+    pub fn fired(&self) -> &[u32] {
+        self.fired.get(..self.fired_len).unwrap_or(&[])
+    }
+}
+
+/// Scratch bytes [`evaluate`] needs for `call` (a stack buffer of this size,
+/// or an anonymous mapping for large commands).
+pub fn scratch_needed(call: &Call<'_>) -> usize {
+    let cmd = call.command.map_or(0, |c| c.len());
+    let path = call.path.map_or(0, |p| p.len() + 2);
+    normalise::scratch_size(cmd) + path
+}
+
+struct Ctx<'c, 's> {
+    snap: &'c Snapshot<'s>,
+    call: &'c Call<'c>,
+    norm: Option<&'c Normalised<'c>>,
+    path: Option<&'c [u8]>,
+    bloom: u64,
+}
+
+/// Decide `call` against `snap`. `scratch` should be at least
+/// [`scratch_needed`] bytes; a smaller one makes large commands deny
+/// ("too complex"), never allow.
+pub fn evaluate<'s>(snap: &Snapshot<'s>, call: &Call<'_>, scratch: &mut [u8]) -> Decision<'s> {
+    let too_long = |f: Option<usize>| f.is_some_and(|n| n > MAX_FIELD);
+    if too_long(call.command.map(|c| c.len()))
+        || too_long(call.path.map(<[u8]>::len))
+        || too_long(call.url.map(<[u8]>::len))
+        || too_long(Some(call.agent.len()))
+        || too_long(Some(call.session.len()))
+        || call.params.iter().any(|(_, v)| v.len() > MAX_FIELD)
+    {
+        return Decision::fixed(Action::Deny, Reason::TooLong, b"input too long to check");
+    }
+    // Path first (small), the command normaliser gets the rest.
+    let path_room = call.path.map_or(0, |p| p.len() + 2);
+    let (path_buf, cmd_buf) = match scratch.split_at_mut_checked(path_room) {
+        Some(halves) => halves,
+        None => {
+            let f = Failure::TooComplex;
+            return Decision::fixed(Action::Deny, Reason::Unparsable(f), f.message().as_bytes());
+        }
+    };
+    let path = match call.path {
+        Some(p) => match normalise::path(p, call.home, path_buf) {
+            Some(np) => Some(&*np),
+            None => {
+                let f = Failure::TooComplex;
+                return Decision::fixed(Action::Deny, Reason::Unparsable(f), f.message().as_bytes());
+            }
+        },
+        None => None,
+    };
+    let norm = match call.command {
+        Some(Command::Shell(s)) => Some(normalise::normalise_shell(s, call.home, cmd_buf)),
+        Some(Command::Argv(a)) => Some(normalise::normalise_argv(a, call.home, cmd_buf)),
+        None => None,
+    };
+    let norm = match norm {
+        Some(Ok(n)) => Some(n),
+        Some(Err(f)) => {
+            return Decision::fixed(Action::Deny, Reason::Unparsable(f), f.message().as_bytes());
+        }
+        None => None,
+    };
+    let mut bloom = 0u64;
+    if let Some(n) = &norm {
+        // The filter keys on the text up to the first space, exactly what a
+        // pattern's literal first word must equal.
+        let first_word = |t: &[u8]| -> u64 {
+            program_bit(sub(t, 0, t.iter().position(|&c| c == b' ').unwrap_or(t.len())))
+        };
+        bloom |= first_word(n.raw().text);
+        for u in n.segments() {
+            bloom |= first_word(u.text);
+        }
+    }
+    let ctx = Ctx { snap, call, norm: norm.as_ref(), path, bloom };
+    decide(&ctx)
+}
+
+fn decide<'s>(ctx: &Ctx<'_, 's>) -> Decision<'s> {
+    let snap = ctx.snap;
+    let mut best: Option<(Action, u32, u32)> = None; // (action, policy, rule)
+    let mut d = Decision::fixed(snap.default_action(), Reason::Default, b"");
+    for pi in 0..snap.policy_count() {
+        let p = snap.policy(pi);
+        if !pats_cover(snap, p.get(5), p.get(6), ctx.call.agent)
+            || !pats_cover(snap, p.get(7), p.get(8), ctx.call.session)
+            || !pats_cover(snap, p.get(9), p.get(10), ctx.call.tool)
+        {
+            continue;
+        }
+        let first = p.get(3);
+        let mut verdict = None;
+        for ri in first..first.saturating_add(p.get(4)) {
+            let r = snap.rule(ri as usize);
+            let flags = r.get(5);
+            if flags & RULE_KEYED != 0 {
+                let rule_bloom = u64::from(r.get(6)) | (u64::from(r.get(7)) << 32);
+                if rule_bloom & ctx.bloom == 0 {
+                    continue;
+                }
+            }
+            if rule_fires(ctx, ri) {
+                verdict = Action::from_u32(r.get(0)).map(|a| (a, ri));
+                break;
+            }
+        }
+        let Some((action, ri)) = verdict else { continue };
+        d.fired_total += 1;
+        if let Some(slot) = d.fired.get_mut(d.fired_len) {
+            *slot = pi as u32;
+            d.fired_len += 1;
+        }
+        if best.is_none_or(|(a, _, _)| action > a) {
+            best = Some((action, pi as u32, ri));
+        }
+        if action == Action::Deny {
+            break;
+        }
+    }
+    if let Some((action, pi, ri)) = best {
+        let r = snap.rule(ri as usize);
+        d.action = action;
+        d.reason = Reason::Rule;
+        d.policy = Some(pi);
+        d.rule = Some(ri);
+        d.message = snap.str(r.get(1), r.get(2));
+    }
+    d
+}
+
+/// Does any of the patterns `first..first+count` match `text`? No patterns
+/// means "any".
+fn pats_cover(snap: &Snapshot<'_>, first: u32, count: u32, text: &[u8]) -> bool {
+    count == 0 || (first..first.saturating_add(count)).any(|i| pat_matches(snap, i, text))
+}
+
+fn pat_matches(snap: &Snapshot<'_>, i: u32, text: &[u8]) -> bool {
+    let p = snap.pat(i as usize);
+    let toks = snap.tokens(p.get(1), p.get(2));
+    match p.get(0) & PAT_KIND_MASK {
+        PAT_COMMAND => match_command(toks, text, false),
+        PAT_COMMAND_FOLD => match_command(toks, text, true),
+        PAT_PATH => match_path(toks, text),
+        PAT_CONTAINS => contains_ci(text, toks),
+        _ => false,
+    }
+}
+
+fn any_pat(snap: &Snapshot<'_>, c: crate::snapshot::Record<'_>, text: &[u8]) -> bool {
+    let first = c.get(1);
+    (first..first.saturating_add(c.get(2))).any(|i| pat_matches(snap, i, text))
+}
+
+/// Like [`any_pat`], over composite patterns only.
+fn any_composite(snap: &Snapshot<'_>, c: crate::snapshot::Record<'_>, text: &[u8]) -> bool {
+    let first = c.get(1);
+    (first..first.saturating_add(c.get(2)))
+        .any(|i| snap.pat(i as usize).get(0) & PAT_COMPOSITE != 0 && pat_matches(snap, i, text))
+}
+
+fn rule_fires(ctx: &Ctx<'_, '_>, ri: u32) -> bool {
+    let snap = ctx.snap;
+    let r = snap.rule(ri as usize);
+    let flags = r.get(5);
+    if flags & RULE_MATCH_ALL != 0 {
+        return true;
+    }
+    if flags & RULE_HAS_POSITIVE == 0 {
+        return false;
+    }
+    let (cfirst, ccount) = (r.get(3), r.get(4));
+    // Call-level conditions first: cheap, and they gate the per-segment work.
+    for ci in cfirst..cfirst.saturating_add(ccount) {
+        let c = snap.cond(ci as usize);
+        let Some(kind) = CondKind::from_u32(c.get(0)) else { return false };
+        if !kind.is_unit() && !call_cond(ctx, kind, c) {
+            return false;
+        }
+    }
+    if flags & RULE_HAS_UNIT_CONDS == 0 {
+        return true;
+    }
+    // `whole`: the raw command checked for a granting rule, where only a
+    // composite pattern (`make * | tee *`) may match: `git *` must not
+    // grant `git status && rm -rf ~` as a whole.
+    let unit_check = |u: &Unit<'_>, whole: bool| -> bool {
+        let mut saw_match_key = false;
+        let ok = (cfirst..cfirst.saturating_add(ccount)).all(|ci| {
+            let c = snap.cond(ci as usize);
+            match CondKind::from_u32(c.get(0)) {
+                Some(CondKind::CommandMatches) if whole => {
+                    saw_match_key = true;
+                    any_composite(snap, c, u.text)
+                }
+                Some(CondKind::CommandMatches) => any_pat(snap, c, u.text),
+                Some(CondKind::CommandNotMatches) => !any_pat(snap, c, u.text),
+                Some(CondKind::CommandContains) => any_pat(snap, c, u.text),
+                Some(CondKind::EnvAssignments) => u
+                    .names
+                    .split(|&b| b == b' ')
+                    .any(|n| !n.is_empty() && any_pat(snap, c, n)),
+                Some(_) => true,
+                None => false,
+            }
+        });
+        ok && (!whole || saw_match_key)
+    };
+    let restrictive = Action::from_u32(r.get(0)).is_some_and(Action::is_restrictive);
+    match ctx.norm {
+        None => unit_check(&Unit { text: b"", prog: b"", names: b"" }, false),
+        Some(n) => {
+            if restrictive {
+                unit_check(&n.raw(), false) || n.segments().any(|u| unit_check(&u, false))
+            } else {
+                (n.segment_count() > 0 && n.segments().all(|u| unit_check(&u, false)))
+                    || unit_check(&n.raw(), true)
+            }
+        }
+    }
+}
+
+fn call_cond(ctx: &Ctx<'_, '_>, kind: CondKind, c: crate::snapshot::Record<'_>) -> bool {
+    let snap = ctx.snap;
+    let call = ctx.call;
+    match kind {
+        CondKind::PathMatches => ctx.path.is_some_and(|p| any_pat(snap, c, p)),
+        CondKind::PathNotMatches => !ctx.path.is_some_and(|p| any_pat(snap, c, p)),
+        CondKind::UrlMatches => call.url.is_some_and(|u| any_pat(snap, c, u)),
+        CondKind::DomainMatches => call.url.is_some_and(|u| any_pat(snap, c, url_host(u))),
+        CondKind::SessionMatches => any_pat(snap, c, call.session),
+        CondKind::SessionNotMatches => !any_pat(snap, c, call.session),
+        CondKind::ToolParamMatches => {
+            let name = snap.str(c.get(3), c.get(4));
+            call.params
+                .iter()
+                .any(|(k, v)| crate::bytes::eq_ci(k, name) && any_pat(snap, c, v))
+        }
+        // Need a response or a shared counter: never fire at exec time.
+        CondKind::ResponseMatches | CondKind::CallCount => false,
+        _ => true,
+    }
+}
+
+/// The host of a URL (`https://user@Host:443/p` → `Host`); the patterns are
+/// lowercase and matched case-insensitively.
+pub fn url_host(url: &[u8]) -> &[u8] {
+    let after_scheme = match url.windows(3).position(|w| w == b"://") {
+        Some(p) => sub(url, p + 3, url.len()),
+        None => url,
+    };
+    let end = after_scheme
+        .iter()
+        .position(|&c| matches!(c, b'/' | b'?' | b'#'))
+        .unwrap_or(after_scheme.len());
+    let authority = sub(after_scheme, 0, end);
+    let host_port = match authority.iter().rposition(|&c| c == b'@') {
+        Some(p) => sub(authority, p + 1, authority.len()),
+        None => authority,
+    };
+    if host_port.first() == Some(&b'[') {
+        let close = host_port.iter().position(|&c| c == b']').unwrap_or(host_port.len());
+        return sub(host_port, 0, close + 1);
+    }
+    let colon = host_port.iter().position(|&c| c == b':').unwrap_or(host_port.len());
+    sub(host_port, 0, colon)
+}
