@@ -163,6 +163,52 @@ struct Ctx<'c, 's> {
 /// [`scratch_needed`] bytes; a smaller one makes large commands deny
 /// ("too complex"), never allow.
 pub fn evaluate<'s>(snap: &Snapshot<'s>, call: &Call<'_>, scratch: &mut [u8]) -> Decision<'s> {
+    match with_ctx(snap, call, scratch, |ctx| decide(ctx)) {
+        Ok(d) | Err(d) => d,
+    }
+}
+
+/// What `rampart policy explain` shows: the segments, every rule that
+/// fires (not only the first of each policy), and the decision.
+pub fn explain<'s>(
+    snap: &Snapshot<'s>,
+    call: &Call<'_>,
+    scratch: &mut [u8],
+    on_segment: &mut dyn FnMut(&Unit<'_>),
+    on_rule: &mut dyn FnMut(u32, u32),
+) -> Decision<'s> {
+    let r = with_ctx(snap, call, scratch, |ctx| {
+        if let Some(n) = ctx.norm {
+            for u in n.segments() {
+                on_segment(&u);
+            }
+        }
+        for pi in 0..snap.policy_count() {
+            if !policy_covers(ctx, pi) {
+                continue;
+            }
+            let p = snap.policy(pi);
+            for ri in p.get(3)..p.get(3).saturating_add(p.get(4)) {
+                if rule_fires(ctx, ri) {
+                    on_rule(pi as u32, ri);
+                }
+            }
+        }
+        decide(ctx)
+    });
+    match r {
+        Ok(d) | Err(d) => d,
+    }
+}
+
+/// Check limits, normalise, and run `f` with the prepared context; a
+/// refusal (too long, unparsable) comes back as `Err`.
+fn with_ctx<'s, R>(
+    snap: &Snapshot<'s>,
+    call: &Call<'_>,
+    scratch: &mut [u8],
+    f: impl FnOnce(&Ctx<'_, 's>) -> R,
+) -> Result<R, Decision<'s>> {
     let too_long = |f: Option<usize>| f.is_some_and(|n| n > MAX_FIELD);
     if too_long(call.command.map(|c| c.len()))
         || too_long(call.path.map(<[u8]>::len))
@@ -171,24 +217,18 @@ pub fn evaluate<'s>(snap: &Snapshot<'s>, call: &Call<'_>, scratch: &mut [u8]) ->
         || too_long(Some(call.session.len()))
         || call.params.iter().any(|(_, v)| v.len() > MAX_FIELD)
     {
-        return Decision::fixed(Action::Deny, Reason::TooLong, b"input too long to check");
+        return Err(Decision::fixed(Action::Deny, Reason::TooLong, b"input too long to check"));
     }
+    let refuse = |f: Failure| Decision::fixed(Action::Deny, Reason::Unparsable(f), f.message().as_bytes());
     // Path first (small), the command normaliser gets the rest.
     let path_room = call.path.map_or(0, |p| p.len() + 2);
-    let (path_buf, cmd_buf) = match scratch.split_at_mut_checked(path_room) {
-        Some(halves) => halves,
-        None => {
-            let f = Failure::TooComplex;
-            return Decision::fixed(Action::Deny, Reason::Unparsable(f), f.message().as_bytes());
-        }
+    let Some((path_buf, cmd_buf)) = scratch.split_at_mut_checked(path_room) else {
+        return Err(refuse(Failure::TooComplex));
     };
     let path = match call.path {
         Some(p) => match normalise::path(p, call.home, path_buf) {
             Some(np) => Some(&*np),
-            None => {
-                let f = Failure::TooComplex;
-                return Decision::fixed(Action::Deny, Reason::Unparsable(f), f.message().as_bytes());
-            }
+            None => return Err(refuse(Failure::TooComplex)),
         },
         None => None,
     };
@@ -199,9 +239,7 @@ pub fn evaluate<'s>(snap: &Snapshot<'s>, call: &Call<'_>, scratch: &mut [u8]) ->
     };
     let norm = match norm {
         Some(Ok(n)) => Some(n),
-        Some(Err(f)) => {
-            return Decision::fixed(Action::Deny, Reason::Unparsable(f), f.message().as_bytes());
-        }
+        Some(Err(f)) => return Err(refuse(f)),
         None => None,
     };
     let mut bloom = 0u64;
@@ -217,7 +255,14 @@ pub fn evaluate<'s>(snap: &Snapshot<'s>, call: &Call<'_>, scratch: &mut [u8]) ->
         }
     }
     let ctx = Ctx { snap, call, norm: norm.as_ref(), path, bloom };
-    decide(&ctx)
+    Ok(f(&ctx))
+}
+
+fn policy_covers(ctx: &Ctx<'_, '_>, pi: usize) -> bool {
+    let p = ctx.snap.policy(pi);
+    pats_cover(ctx.snap, p.get(5), p.get(6), ctx.call.agent)
+        && pats_cover(ctx.snap, p.get(7), p.get(8), ctx.call.session)
+        && pats_cover(ctx.snap, p.get(9), p.get(10), ctx.call.tool)
 }
 
 fn decide<'s>(ctx: &Ctx<'_, 's>) -> Decision<'s> {
@@ -225,13 +270,10 @@ fn decide<'s>(ctx: &Ctx<'_, 's>) -> Decision<'s> {
     let mut best: Option<(Action, u32, u32)> = None; // (action, policy, rule)
     let mut d = Decision::fixed(snap.default_action(), Reason::Default, b"");
     for pi in 0..snap.policy_count() {
-        let p = snap.policy(pi);
-        if !pats_cover(snap, p.get(5), p.get(6), ctx.call.agent)
-            || !pats_cover(snap, p.get(7), p.get(8), ctx.call.session)
-            || !pats_cover(snap, p.get(9), p.get(10), ctx.call.tool)
-        {
+        if !policy_covers(ctx, pi) {
             continue;
         }
+        let p = snap.policy(pi);
         let first = p.get(3);
         let mut verdict = None;
         for ri in first..first.saturating_add(p.get(4)) {

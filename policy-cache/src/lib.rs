@@ -29,5 +29,5 @@ pub mod eval;
 #[cfg(feature = "compile")]
 pub mod compile;
 
-pub use eval::{Call, Command, Decision, Reason, evaluate};
+pub use eval::{Call, Command, Decision, Reason, evaluate, explain, scratch_needed};
 pub use snapshot::{Action, Snapshot, SnapshotError};

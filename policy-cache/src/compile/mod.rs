@@ -21,6 +21,7 @@
 //! assert_eq!(evaluate(&snap, &call, &mut scratch).action, Action::Deny);
 //! ```
 
+pub mod builtin;
 mod build;
 mod error;
 mod pattern;

@@ -1,0 +1,37 @@
+//! One module per command; each returns the exit code.
+
+mod policy;
+mod test;
+
+use crate::cli::{Cli, Command, PolicyCommand};
+use std::process::ExitCode;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Test(a) => test::run(a),
+        Command::Policy(PolicyCommand::Lint { path, json }) => policy::lint(&path, json),
+        Command::Policy(PolicyCommand::Test { path, json }) => policy::test(&path, json),
+        Command::Policy(PolicyCommand::Compile { policy, out }) => policy::compile(policy.as_deref(), out.as_deref()),
+        Command::Policy(PolicyCommand::Explain { command, policy, agent, json }) => {
+            policy::explain(&command, policy.as_deref(), &agent, json)
+        }
+    }
+}
+
+/// Load and compile the policies in force (or named).
+pub fn load_compiled(
+    explicit: Option<&std::path::Path>,
+) -> anyhow::Result<(daemon::PolicySource, policy_cache::compile::PolicySet, Vec<u8>)> {
+    let home = daemon::RampartHome::from_env();
+    let source = daemon::PolicySource::resolve(explicit, &home);
+    let set = source.load().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = policy_cache::compile::compile(&set, 0).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((source, set, bytes))
+}
+
+/// `file:line` of policy `name` in `set`.
+pub fn policy_location(set: &policy_cache::compile::PolicySet, name: &str) -> Option<String> {
+    let p = set.policies.iter().find(|p| p.name == name)?;
+    let (file, _) = set.files.get(p.file)?;
+    Some(format!("{}:{}", file.display(), p.line))
+}
