@@ -7,11 +7,19 @@ pub fn enabled(stderr: bool) -> bool {
     if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         return false;
     }
-    if stderr { std::io::stderr().is_terminal() } else { std::io::stdout().is_terminal() }
+    if stderr {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    }
 }
 
 pub fn paint(s: &str, code: &str) -> String {
-    if enabled(false) { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+    if enabled(false) {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
 }
 
 pub fn action(a: Action) -> String {

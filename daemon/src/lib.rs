@@ -18,8 +18,12 @@ impl RampartHome {
     /// From `RAMPART_HOME`, else `$HOME/.rampart`.
     pub fn from_env() -> Self {
         match std::env::var_os("RAMPART_HOME").filter(|v| !v.is_empty()) {
-            Some(r) => RampartHome { root: PathBuf::from(r) },
-            None => RampartHome { root: user_home().join(".rampart") },
+            Some(r) => RampartHome {
+                root: PathBuf::from(r),
+            },
+            None => RampartHome {
+                root: user_home().join(".rampart"),
+            },
         }
     }
     /// At an explicit root.
@@ -80,7 +84,9 @@ impl RampartHome {
 
 /// The user's home directory (`$HOME`; `/` when unset).
 pub fn user_home() -> PathBuf {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map_or_else(|| PathBuf::from("/"), PathBuf::from)
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from)
 }
 
 /// Where the policies in force come from.
@@ -104,10 +110,17 @@ impl PolicySource {
         let dir = home.policies_dir();
         let has_yaml = std::fs::read_dir(&dir).is_ok_and(|rd| {
             rd.filter_map(Result::ok).any(|e| {
-                matches!(e.path().extension().and_then(|x| x.to_str()), Some("yaml" | "yml"))
+                matches!(
+                    e.path().extension().and_then(|x| x.to_str()),
+                    Some("yaml" | "yml")
+                )
             })
         });
-        if has_yaml { PolicySource::UserDir(dir) } else { PolicySource::Builtin }
+        if has_yaml {
+            PolicySource::UserDir(dir)
+        } else {
+            PolicySource::Builtin
+        }
     }
 
     /// Load the policies.
@@ -145,7 +158,10 @@ mod tests {
         std::fs::create_dir_all(home.policies_dir()).unwrap();
         assert_eq!(PolicySource::resolve(None, &home), PolicySource::Builtin);
         std::fs::write(home.policies_dir().join("mine.yaml"), "policies: []\n").unwrap();
-        assert_eq!(PolicySource::resolve(None, &home), PolicySource::UserDir(home.policies_dir()));
+        assert_eq!(
+            PolicySource::resolve(None, &home),
+            PolicySource::UserDir(home.policies_dir())
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

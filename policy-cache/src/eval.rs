@@ -217,9 +217,14 @@ fn with_ctx<'s, R>(
         || too_long(Some(call.session.len()))
         || call.params.iter().any(|(_, v)| v.len() > MAX_FIELD)
     {
-        return Err(Decision::fixed(Action::Deny, Reason::TooLong, b"input too long to check"));
+        return Err(Decision::fixed(
+            Action::Deny,
+            Reason::TooLong,
+            b"input too long to check",
+        ));
     }
-    let refuse = |f: Failure| Decision::fixed(Action::Deny, Reason::Unparsable(f), f.message().as_bytes());
+    let refuse =
+        |f: Failure| Decision::fixed(Action::Deny, Reason::Unparsable(f), f.message().as_bytes());
     // Path first (small), the command normaliser gets the rest.
     let path_room = call.path.map_or(0, |p| p.len() + 2);
     let Some((path_buf, cmd_buf)) = scratch.split_at_mut_checked(path_room) else {
@@ -247,14 +252,24 @@ fn with_ctx<'s, R>(
         // The filter keys on the text up to the first space, exactly what a
         // pattern's literal first word must equal.
         let first_word = |t: &[u8]| -> u64 {
-            program_bit(sub(t, 0, t.iter().position(|&c| c == b' ').unwrap_or(t.len())))
+            program_bit(sub(
+                t,
+                0,
+                t.iter().position(|&c| c == b' ').unwrap_or(t.len()),
+            ))
         };
         bloom |= first_word(n.raw().text);
         for u in n.segments() {
             bloom |= first_word(u.text);
         }
     }
-    let ctx = Ctx { snap, call, norm: norm.as_ref(), path, bloom };
+    let ctx = Ctx {
+        snap,
+        call,
+        norm: norm.as_ref(),
+        path,
+        bloom,
+    };
     Ok(f(&ctx))
 }
 
@@ -290,7 +305,9 @@ fn decide<'s>(ctx: &Ctx<'_, 's>) -> Decision<'s> {
                 break;
             }
         }
-        let Some((action, ri)) = verdict else { continue };
+        let Some((action, ri)) = verdict else {
+            continue;
+        };
         d.fired_total += 1;
         if let Some(slot) = d.fired.get_mut(d.fired_len) {
             *slot = pi as u32;
@@ -358,7 +375,9 @@ fn rule_fires(ctx: &Ctx<'_, '_>, ri: u32) -> bool {
     // Call-level conditions first: cheap, and they gate the per-segment work.
     for ci in cfirst..cfirst.saturating_add(ccount) {
         let c = snap.cond(ci as usize);
-        let Some(kind) = CondKind::from_u32(c.get(0)) else { return false };
+        let Some(kind) = CondKind::from_u32(c.get(0)) else {
+            return false;
+        };
         if !kind.is_unit() && !call_cond(ctx, kind, c) {
             return false;
         }
@@ -393,7 +412,14 @@ fn rule_fires(ctx: &Ctx<'_, '_>, ri: u32) -> bool {
     };
     let restrictive = Action::from_u32(r.get(0)).is_some_and(Action::is_restrictive);
     match ctx.norm {
-        None => unit_check(&Unit { text: b"", prog: b"", names: b"" }, false),
+        None => unit_check(
+            &Unit {
+                text: b"",
+                prog: b"",
+                names: b"",
+            },
+            false,
+        ),
         Some(n) => {
             if restrictive {
                 unit_check(&n.raw(), false) || n.segments().any(|u| unit_check(&u, false))
@@ -444,9 +470,15 @@ pub fn url_host(url: &[u8]) -> &[u8] {
         None => authority,
     };
     if host_port.first() == Some(&b'[') {
-        let close = host_port.iter().position(|&c| c == b']').unwrap_or(host_port.len());
+        let close = host_port
+            .iter()
+            .position(|&c| c == b']')
+            .unwrap_or(host_port.len());
         return sub(host_port, 0, close + 1);
     }
-    let colon = host_port.iter().position(|&c| c == b':').unwrap_or(host_port.len());
+    let colon = host_port
+        .iter()
+        .position(|&c| c == b':')
+        .unwrap_or(host_port.len());
     sub(host_port, 0, colon)
 }

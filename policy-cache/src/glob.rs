@@ -61,7 +61,9 @@ fn lit_eq(text: &[u8], t: usize, lit: &[u8], fold: bool) -> bool {
         return false;
     }
     if fold {
-        seg.iter().zip(lit).all(|(a, b)| a.to_ascii_lowercase() == *b)
+        seg.iter()
+            .zip(lit)
+            .all(|(a, b)| a.to_ascii_lowercase() == *b)
     } else {
         seg == lit
     }
@@ -350,6 +352,10 @@ pub(crate) mod tests {
     #[test]
     fn fold_compares_case_insensitively() {
         assert!(match_command(&tok("bearer *", false), b"Bearer abc", true));
-        assert!(!match_command(&tok("bearer *", false), b"Bearer abc", false));
+        assert!(!match_command(
+            &tok("bearer *", false),
+            b"Bearer abc",
+            false
+        ));
     }
 }

@@ -21,13 +21,13 @@ extern crate alloc;
 extern crate std;
 
 mod bytes;
+#[cfg(feature = "compile")]
+pub mod compile;
 pub mod crc32;
+pub mod eval;
 pub mod glob;
 pub mod normalise;
 pub mod snapshot;
-pub mod eval;
-#[cfg(feature = "compile")]
-pub mod compile;
 
 pub use eval::{Call, Command, Decision, Reason, evaluate, explain, scratch_needed};
 pub use snapshot::{Action, Snapshot, SnapshotError};

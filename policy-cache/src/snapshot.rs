@@ -298,7 +298,10 @@ impl<'s> Snapshot<'s> {
         if crc32(payload) != u32_at(bytes, 40) {
             return Err(SnapshotError::Crc);
         }
-        let mut snap = Snapshot { bytes, sections: [(0, 0); SECTIONS] };
+        let mut snap = Snapshot {
+            bytes,
+            sections: [(0, 0); SECTIONS],
+        };
         if u32_at(payload, 0) as usize != SECTIONS {
             return Err(SnapshotError::Structure);
         }
@@ -312,7 +315,33 @@ impl<'s> Snapshot<'s> {
             }
             *slot = (HEADER_LEN + off, len);
         }
-        snap.validate().map(|()| snap).ok_or(SnapshotError::Structure)
+        snap.validate()
+            .map(|()| snap)
+            .ok_or(SnapshotError::Structure)
+    }
+
+    /// Re-open bytes that passed [`Snapshot::from_bytes`] before and have
+    /// not changed since (a read-only copy): reads the section table only,
+    /// skipping the CRC and the record checks. Every accessor stays
+    /// bounds-checked, so misuse yields wrong answers, never a crash.
+    pub fn from_validated(bytes: &'s [u8]) -> Option<Snapshot<'s>> {
+        if bytes.len() < HEADER_LEN || sub(bytes, 0, 8) != MAGIC {
+            return None;
+        }
+        let payload = sub(bytes, HEADER_LEN, bytes.len());
+        let mut snap = Snapshot {
+            bytes,
+            sections: [(0, 0); SECTIONS],
+        };
+        for (k, slot) in snap.sections.iter_mut().enumerate() {
+            let off = u32_at(payload, 4 + 8 * k) as usize;
+            let len = u32_at(payload, 8 + 8 * k) as usize;
+            if off.checked_add(len)? > payload.len() {
+                return None;
+            }
+            *slot = (HEADER_LEN + off, len);
+        }
+        Some(snap)
     }
 
     fn section(&self, k: usize) -> &'s [u8] {
@@ -327,7 +356,9 @@ impl<'s> Snapshot<'s> {
     }
 
     fn record(&self, k: usize, fields: usize, i: usize) -> Record<'s> {
-        Record { data: sub_len(self.section(k), i.saturating_mul(4 * fields), 4 * fields) }
+        Record {
+            data: sub_len(self.section(k), i.saturating_mul(4 * fields), 4 * fields),
+        }
     }
 
     /// A string from the STR section.
@@ -392,11 +423,15 @@ impl<'s> Snapshot<'s> {
     }
 
     fn str_ok(&self, off: u32, len: u32) -> bool {
-        (off as usize).checked_add(len as usize).is_some_and(|e| e <= self.section(STR).len())
+        (off as usize)
+            .checked_add(len as usize)
+            .is_some_and(|e| e <= self.section(STR).len())
     }
 
     fn range_ok(first: u32, count: u32, total: usize) -> bool {
-        (first as usize).checked_add(count as usize).is_some_and(|e| e <= total)
+        (first as usize)
+            .checked_add(count as usize)
+            .is_some_and(|e| e <= total)
     }
 
     fn validate(&self) -> Option<()> {
@@ -453,7 +488,9 @@ impl<'s> Snapshot<'s> {
         for i in 0..n_pats {
             let p = self.pat(i);
             if !self.str_ok(p.get(3), p.get(4))
-                || !(p.get(1) as usize).checked_add(p.get(2) as usize).is_some_and(|e| e <= tok_len)
+                || !(p.get(1) as usize)
+                    .checked_add(p.get(2) as usize)
+                    .is_some_and(|e| e <= tok_len)
             {
                 return None;
             }

@@ -11,17 +11,26 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test(a) => test::run(a),
         Command::Policy(PolicyCommand::Lint { path, json }) => policy::lint(&path, json),
         Command::Policy(PolicyCommand::Test { path, json }) => policy::test(&path, json),
-        Command::Policy(PolicyCommand::Compile { policy, out }) => policy::compile(policy.as_deref(), out.as_deref()),
-        Command::Policy(PolicyCommand::Explain { command, policy, agent, json }) => {
-            policy::explain(&command, policy.as_deref(), &agent, json)
+        Command::Policy(PolicyCommand::Compile { policy, out }) => {
+            policy::compile(policy.as_deref(), out.as_deref())
         }
+        Command::Policy(PolicyCommand::Explain {
+            command,
+            policy,
+            agent,
+            json,
+        }) => policy::explain(&command, policy.as_deref(), &agent, json),
     }
 }
 
 /// Load and compile the policies in force (or named).
 pub fn load_compiled(
     explicit: Option<&std::path::Path>,
-) -> anyhow::Result<(daemon::PolicySource, policy_cache::compile::PolicySet, Vec<u8>)> {
+) -> anyhow::Result<(
+    daemon::PolicySource,
+    policy_cache::compile::PolicySet,
+    Vec<u8>,
+)> {
     let home = daemon::RampartHome::from_env();
     let source = daemon::PolicySource::resolve(explicit, &home);
     let set = source.load().map_err(|e| anyhow::anyhow!("{e}"))?;

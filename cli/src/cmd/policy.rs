@@ -15,21 +15,34 @@ fn load(path: &Path) -> Result<PolicySet, compile::LoadError> {
 pub fn warnings(set: &PolicySet) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for p in &set.policies {
-        let file = set.files.get(p.file).map(|(f, _)| f.display().to_string()).unwrap_or_default();
+        let file = set
+            .files
+            .get(p.file)
+            .map(|(f, _)| f.display().to_string())
+            .unwrap_or_default();
         if p.rules.is_empty() {
-            out.push((format!("{file}:{}", p.line), format!("policy {:?} has no rules", p.name)));
+            out.push((
+                format!("{file}:{}", p.line),
+                format!("policy {:?} has no rules", p.name),
+            ));
         }
         let mut catch_all_at = None;
         for r in &p.rules {
             let at = format!("{file}:{}", r.line);
             if let Some(line) = catch_all_at {
-                out.push((at.clone(), format!("unreachable: the rule at line {line} matches every call first")));
+                out.push((
+                    at.clone(),
+                    format!("unreachable: the rule at line {line} matches every call first"),
+                ));
             }
             if r.match_all && catch_all_at.is_none() {
                 catch_all_at = Some(r.line);
             }
             if !r.match_all && r.conds.iter().all(|c| c.kind.is_negative()) {
-                out.push((at.clone(), "this rule has only *_not_matches conditions, so it never fires".into()));
+                out.push((
+                    at.clone(),
+                    "this rule has only *_not_matches conditions, so it never fires".into(),
+                ));
             }
             for c in &r.conds {
                 if matches!(c.kind, CondKind::ResponseMatches | CondKind::CallCount) {
@@ -55,7 +68,10 @@ pub fn lint(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(e) => {
             if json {
-                println!("{}", serde_json::json!({"ok": false, "error": {"file": e.file, "line": e.line, "column": e.column, "message": e.message, "suggestion": e.suggestion}}));
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": {"file": e.file, "line": e.line, "column": e.column, "message": e.message, "suggestion": e.suggestion}})
+                );
             } else {
                 eprintln!("{}: {e}", style::paint("error", "1;31"));
             }
@@ -68,8 +84,14 @@ pub fn lint(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     }
     let warns = warnings(&set);
     if json {
-        let w: Vec<_> = warns.iter().map(|(at, m)| serde_json::json!({"at": at, "message": m})).collect();
-        println!("{}", serde_json::json!({"ok": true, "files": set.files.len(), "policies": set.policies.len(), "rules": set.rule_count(), "tests": set.tests.len(), "warnings": w}));
+        let w: Vec<_> = warns
+            .iter()
+            .map(|(at, m)| serde_json::json!({"at": at, "message": m}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"ok": true, "files": set.files.len(), "policies": set.policies.len(), "rules": set.rule_count(), "tests": set.tests.len(), "warnings": w})
+        );
     } else {
         for (at, m) in &warns {
             println!("{at}: {}: {m}", style::paint("warning", "33"));
@@ -82,7 +104,11 @@ pub fn lint(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             set.rule_count(),
             set.tests.len(),
             set.files.len(),
-            if warns.is_empty() { String::new() } else { format!(", {} warning(s)", warns.len()) }
+            if warns.is_empty() {
+                String::new()
+            } else {
+                format!(", {} warning(s)", warns.len())
+            }
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -99,7 +125,10 @@ pub fn test(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|o| serde_json::json!({"name": o.name, "at": o.location, "expected": o.expected.as_str(), "actual": o.actual.as_str(), "policy": o.policy, "passed": o.passed()}))
             .collect();
-        println!("{}", serde_json::json!({"passed": report.passed(), "failed": report.failed(), "cases": cases}));
+        println!(
+            "{}",
+            serde_json::json!({"passed": report.passed(), "failed": report.failed(), "cases": cases})
+        );
     } else {
         for o in report.outcomes.iter().filter(|o| !o.passed()) {
             println!(
@@ -109,12 +138,19 @@ pub fn test(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 o.location,
                 o.expected.as_str(),
                 o.actual.as_str(),
-                o.policy.as_ref().map(|p| format!(" (by {p})")).unwrap_or_else(|| " (default_action)".into())
+                o.policy
+                    .as_ref()
+                    .map(|p| format!(" (by {p})"))
+                    .unwrap_or_else(|| " (default_action)".into())
             );
         }
         println!("{} passed, {} failed", report.passed(), report.failed());
     }
-    Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 pub fn compile(policy: Option<&Path>, out: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -124,7 +160,8 @@ pub fn compile(policy: Option<&Path>, out: Option<&Path>) -> anyhow::Result<Exit
     let dest = out.map_or_else(|| home.snapshot_path(), Path::to_path_buf);
     let generation = compile::read_generation(&dest).map_or(1, |g| g + 1);
     let bytes = compile::compile(&set, generation).map_err(|e| anyhow::anyhow!("{e}"))?;
-    compile::publish(&bytes, &dest).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dest.display()))?;
+    compile::publish(&bytes, &dest)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dest.display()))?;
     println!(
         "compiled {} policies, {} rules from {} → {} (generation {generation}, {} bytes)",
         set.ordered().len(),
@@ -136,7 +173,12 @@ pub fn compile(policy: Option<&Path>, out: Option<&Path>) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn explain(command: &str, policy: Option<&Path>, agent: &str, json: bool) -> anyhow::Result<ExitCode> {
+pub fn explain(
+    command: &str,
+    policy: Option<&Path>,
+    agent: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let (source, set, bytes) = super::load_compiled(policy)?;
     let snap = Snapshot::from_bytes(&bytes).map_err(|e| anyhow::anyhow!(e.message()))?;
     let mut call = Call::exec(Command::Shell(command.as_bytes()), set.home.as_bytes());
@@ -162,7 +204,8 @@ pub fn explain(command: &str, policy: Option<&Path>, agent: &str, json: bool) ->
     let rule_info = |p: u32, r: u32| {
         let rec = snap.rule(r as usize);
         let name = String::from_utf8_lossy(snap.policy_name(p as usize)).into_owned();
-        let action = policy_cache::Action::from_u32(rec.get(0)).unwrap_or(policy_cache::Action::Deny);
+        let action =
+            policy_cache::Action::from_u32(rec.get(0)).unwrap_or(policy_cache::Action::Deny);
         let file = set
             .policies
             .iter()
@@ -170,10 +213,18 @@ pub fn explain(command: &str, policy: Option<&Path>, agent: &str, json: bool) ->
             .and_then(|x| set.files.get(x.file))
             .map(|(f, _)| f.display().to_string())
             .unwrap_or_default();
-        (name, action, format!("{file}:{}", rec.get(8)), String::from_utf8_lossy(snap.str(rec.get(1), rec.get(2))).into_owned())
+        (
+            name,
+            action,
+            format!("{file}:{}", rec.get(8)),
+            String::from_utf8_lossy(snap.str(rec.get(1), rec.get(2))).into_owned(),
+        )
     };
     if json {
-        let segs: Vec<_> = segments.iter().map(|(t, p, n)| serde_json::json!({"text": t, "program": p, "assigns": n})).collect();
+        let segs: Vec<_> = segments
+            .iter()
+            .map(|(t, p, n)| serde_json::json!({"text": t, "program": p, "assigns": n}))
+            .collect();
         let fired: Vec<_> = rules
             .iter()
             .map(|&(p, r)| {
@@ -181,11 +232,14 @@ pub fn explain(command: &str, policy: Option<&Path>, agent: &str, json: bool) ->
                 serde_json::json!({"policy": name, "action": action.as_str(), "at": at, "message": msg})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "command": command, "segments": segs, "rules": fired,
-            "decision": d.action.as_str(), "message": String::from_utf8_lossy(d.message),
-            "policies_from": source.describe(),
-        }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "command": command, "segments": segs, "rules": fired,
+                "decision": d.action.as_str(), "message": String::from_utf8_lossy(d.message),
+                "policies_from": source.describe(),
+            }))?
+        );
     } else {
         println!("command:  {command}");
         println!("policies: {}", source.describe());
@@ -194,8 +248,17 @@ pub fn explain(command: &str, policy: Option<&Path>, agent: &str, json: bool) ->
             println!("  (none)");
         }
         for (i, (t, p, n)) in segments.iter().enumerate() {
-            let extra = if n.is_empty() { String::new() } else { format!("  assigns: {n}") };
-            println!("  {}. {t}  {}{}", i + 1, style::dim(&format!("[program: {p}]")), style::dim(&extra));
+            let extra = if n.is_empty() {
+                String::new()
+            } else {
+                format!("  assigns: {n}")
+            };
+            println!(
+                "  {}. {t}  {}{}",
+                i + 1,
+                style::dim(&format!("[program: {p}]")),
+                style::dim(&extra)
+            );
         }
         println!("rules that fire:");
         if rules.is_empty() {
@@ -203,15 +266,29 @@ pub fn explain(command: &str, policy: Option<&Path>, agent: &str, json: bool) ->
         }
         for &(p, r) in &rules {
             let (name, action, at, msg) = rule_info(p, r);
-            println!("  {} {name} {}  {msg}", style::action(action), style::dim(&format!("({at})")));
+            println!(
+                "  {} {name} {}  {msg}",
+                style::action(action),
+                style::dim(&format!("({at})"))
+            );
         }
         let why = match d.reason {
             policy_cache::Reason::Default => "default_action".to_string(),
-            policy_cache::Reason::Rule => "first rule of the strongest policy; deny ends evaluation".into(),
+            policy_cache::Reason::Rule => {
+                "first rule of the strongest policy; deny ends evaluation".into()
+            }
             policy_cache::Reason::TooLong => "input over the matching limit".into(),
             policy_cache::Reason::Unparsable(f) => f.message().into(),
         };
-        println!("decision: {} {}", style::action(d.action), style::dim(&format!("({why})")));
+        println!(
+            "decision: {} {}",
+            style::action(d.action),
+            style::dim(&format!("({why})"))
+        );
     }
-    Ok(if d.action == policy_cache::Action::Deny { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if d.action == policy_cache::Action::Deny {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

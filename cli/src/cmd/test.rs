@@ -34,9 +34,14 @@ pub fn run(a: TestArgs) -> anyhow::Result<ExitCode> {
         let _ = std::hint::black_box(evaluate(&snap, &call, &mut scratch));
     }
     let micros = start.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
-    let policy = d.policy.map(|p| String::from_utf8_lossy(snap.policy_name(p as usize)).into_owned());
-    let fired: Vec<String> =
-        d.fired().iter().map(|&p| String::from_utf8_lossy(snap.policy_name(p as usize)).into_owned()).collect();
+    let policy = d
+        .policy
+        .map(|p| String::from_utf8_lossy(snap.policy_name(p as usize)).into_owned());
+    let fired: Vec<String> = d
+        .fired()
+        .iter()
+        .map(|&p| String::from_utf8_lossy(snap.policy_name(p as usize)).into_owned())
+        .collect();
     let message = String::from_utf8_lossy(d.message).into_owned();
     if a.json {
         let v = serde_json::json!({
@@ -57,15 +62,27 @@ pub fn run(a: TestArgs) -> anyhow::Result<ExitCode> {
         }
         match &policy {
             Some(p) => {
-                let loc = super::policy_location(&set, p).map(|l| format!(" ({l})")).unwrap_or_default();
+                let loc = super::policy_location(&set, p)
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default();
                 println!("  policy:   {p}{}", style::dim(&loc));
             }
-            None => println!("  policy:   {}", style::dim(&format!("none matched: default_action {}", set.default_action.as_str()))),
+            None => println!(
+                "  policy:   {}",
+                style::dim(&format!(
+                    "none matched: default_action {}",
+                    set.default_action.as_str()
+                ))
+            ),
         }
         if fired.len() > 1 {
             println!("  fired:    {}", fired.join(", "));
         }
         println!("  time:     {micros:.2} µs");
     }
-    Ok(if d.action == Action::Deny { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if d.action == Action::Deny {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

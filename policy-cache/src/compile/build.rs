@@ -5,7 +5,9 @@ use super::{LoadError, PolicySet};
 use crate::bytes::program_bit;
 use crate::crc32::crc32;
 use crate::snapshot::layout::*;
-use crate::snapshot::{CondKind, FLAG_BUILTIN, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SNAPSHOT, schema_hash};
+use crate::snapshot::{
+    CondKind, FLAG_BUILTIN, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SNAPSHOT, schema_hash,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::vec::Vec;
@@ -38,7 +40,8 @@ impl Builder {
         let (so, sl) = self.string(src.as_bytes());
         let to = self.toks.len() as u32;
         self.toks.extend_from_slice(toks);
-        self.pats.extend_from_slice(&[kind, to, toks.len() as u32, so, sl]);
+        self.pats
+            .extend_from_slice(&[kind, to, toks.len() as u32, so, sl]);
         idx
     }
 
@@ -48,7 +51,11 @@ impl Builder {
 }
 
 fn err(set: &PolicySet, file: usize, line: u64, msg: std::string::String) -> LoadError {
-    let path = set.files.get(file).map(|(p, _)| p.as_path()).unwrap_or(std::path::Path::new("<policies>"));
+    let path = set
+        .files
+        .get(file)
+        .map(|(p, _)| p.as_path())
+        .unwrap_or(std::path::Path::new("<policies>"));
     LoadError::new(path, line, 1, msg)
 }
 
@@ -72,7 +79,8 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
         for (slot, list) in match_pats.iter_mut().zip([&p.agent, &p.session, &p.tool]) {
             let first = b.pat_count();
             for g in list {
-                let t = pattern::command(g, home, false).map_err(|e| err(set, p.file, p.line, e))?;
+                let t =
+                    pattern::command(g, home, false).map_err(|e| err(set, p.file, p.line, e))?;
                 b.pattern(PAT_COMMAND, &t, g);
             }
             *slot = (first, list.len() as u32);
@@ -97,12 +105,17 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
                             b.pattern(PAT_CONTAINS, s.to_ascii_lowercase().as_bytes(), s);
                         }
                         CondKind::DomainMatches | CondKind::ToolParamMatches => {
-                            let t = pattern::command(&s.to_ascii_lowercase(), home, true).map_err(bad)?;
+                            let t = pattern::command(&s.to_ascii_lowercase(), home, true)
+                                .map_err(bad)?;
                             b.pattern(PAT_COMMAND_FOLD, &t, s);
                         }
                         _ => {
                             let t = pattern::command(s, home, false).map_err(bad)?;
-                            let composite = if pattern::is_composite(s) { PAT_COMPOSITE } else { 0 };
+                            let composite = if pattern::is_composite(s) {
+                                PAT_COMPOSITE
+                            } else {
+                                0
+                            };
                             b.pattern(PAT_COMMAND | composite, &t, s);
                         }
                     }
@@ -127,7 +140,8 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
                 has_positive |= !c.kind.is_negative();
                 has_unit |= c.kind.is_unit();
                 let (po, pl) = b.string(c.param.as_bytes());
-                b.conds.extend_from_slice(&[c.kind as u32, first, b.pat_count() - first, po, pl]);
+                b.conds
+                    .extend_from_slice(&[c.kind as u32, first, b.pat_count() - first, po, pl]);
             }
             let mut rflags = 0;
             if r.match_all {
@@ -219,7 +233,16 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
     out.resize(HEADER_LEN, 0);
     out.extend_from_slice(&payload);
     if out.len() > MAX_SNAPSHOT {
-        return Err(err(set, 0, 0, std::format!("compiled policy is {} bytes, over the {} byte limit", out.len(), MAX_SNAPSHOT)));
+        return Err(err(
+            set,
+            0,
+            0,
+            std::format!(
+                "compiled policy is {} bytes, over the {} byte limit",
+                out.len(),
+                MAX_SNAPSHOT
+            ),
+        ));
     }
     Ok(out)
 }

@@ -11,5 +11,8 @@ pub const STANDARD_NAME: &str = "<built-in>/standard.yaml";
 
 /// Load the embedded default policy, with `home` for `~` rewriting.
 pub fn standard(home: &str) -> Result<PolicySet, LoadError> {
-    PolicySet::from_sources(std::vec![(PathBuf::from(STANDARD_NAME), STANDARD_YAML.into())], home)
+    PolicySet::from_sources(
+        std::vec![(PathBuf::from(STANDARD_NAME), STANDARD_YAML.into())],
+        home,
+    )
 }

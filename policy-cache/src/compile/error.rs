@@ -21,8 +21,19 @@ pub struct LoadError {
 }
 
 impl LoadError {
-    pub(crate) fn new(file: &std::path::Path, line: u64, column: u64, message: impl Into<String>) -> Self {
-        LoadError { file: file.to_path_buf(), line, column, message: message.into(), suggestion: None }
+    pub(crate) fn new(
+        file: &std::path::Path,
+        line: u64,
+        column: u64,
+        message: impl Into<String>,
+    ) -> Self {
+        LoadError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            suggestion: None,
+        }
     }
     pub(crate) fn with_suggestion(mut self, s: Option<String>) -> Self {
         self.suggestion = s;
@@ -30,7 +41,12 @@ impl LoadError {
     }
     /// `file:line:column`.
     pub fn location(&self) -> String {
-        std::format!("{}:{}:{}", self.file.display(), self.line.max(1), self.column.max(1))
+        std::format!(
+            "{}:{}:{}",
+            self.file.display(),
+            self.line.max(1),
+            self.column.max(1)
+        )
     }
 }
 
@@ -63,7 +79,10 @@ pub(crate) fn distance(a: &str, b: &str) -> usize {
 
 /// The closest of `candidates` to `word`, if close enough to be a typo
 /// (or a known synonym).
-pub(crate) fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn suggest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let synonyms = [
         ("block", "deny"),
         ("reject", "deny"),
@@ -88,7 +107,9 @@ pub(crate) fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a s
     candidates
         .iter()
         .map(|c| (distance(&lower, c), *c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(2) || c.starts_with(lower.as_str()) && !lower.is_empty())
+        .filter(|(d, c)| {
+            *d <= (c.len() / 3).max(2) || c.starts_with(lower.as_str()) && !lower.is_empty()
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.into())
 }

@@ -21,8 +21,8 @@
 //! assert_eq!(evaluate(&snap, &call, &mut scratch).action, Action::Deny);
 //! ```
 
-pub mod builtin;
 mod build;
+pub mod builtin;
 mod error;
 mod pattern;
 mod publish;
@@ -38,10 +38,10 @@ pub use testing::{TestOutcome, TestReport, run_tests};
 use crate::snapshot::Action;
 use schema::{FileDoc, Patterns, WhenDoc};
 use serde_saphyr::{Location, Spanned};
-#[allow(unused_imports)]
-use std::format;
 use std::borrow::ToOwned;
 use std::collections::HashMap;
+#[allow(unused_imports)]
+use std::format;
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -51,7 +51,14 @@ pub const MAX_FILE: u64 = 1 << 20;
 
 /// Keys a policy file may have, for suggestions.
 const TOP_KEYS: &[&str] = &["version", "default_action", "policies", "tests"];
-const POLICY_KEYS: &[&str] = &["name", "description", "priority", "enabled", "match", "rules"];
+const POLICY_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "priority",
+    "enabled",
+    "match",
+    "rules",
+];
 const RULE_KEYS: &[&str] = &["action", "when", "message"];
 const MATCH_KEYS: &[&str] = &["agent", "session", "tool"];
 const WHEN_KEYS: &[&str] = &[
@@ -186,7 +193,10 @@ impl PolicySet {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-                        && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
+                        && !p
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with('.'))
                 })
                 .collect();
             v.sort();
@@ -198,13 +208,25 @@ impl PolicySet {
         for f in files {
             let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
             if len > MAX_FILE {
-                return Err(LoadError::new(&f, 1, 1, std::format!(
-                    "file is {len} bytes; policy files are limited to 1 MiB (split it into several files)"
-                )));
+                return Err(LoadError::new(
+                    &f,
+                    1,
+                    1,
+                    std::format!(
+                        "file is {len} bytes; policy files are limited to 1 MiB (split it into several files)"
+                    ),
+                ));
             }
-            let bytes = std::fs::read(&f).map_err(|e| LoadError::new(&f, 0, 0, std::format!("cannot read: {e}")))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|e| LoadError::new(&f, 1, 1, std::format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to())))?;
+            let bytes = std::fs::read(&f)
+                .map_err(|e| LoadError::new(&f, 0, 0, std::format!("cannot read: {e}")))?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                LoadError::new(
+                    &f,
+                    1,
+                    1,
+                    std::format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+                )
+            })?;
             sources.push((f, text));
         }
         Self::from_sources(sources, &default_home())
@@ -212,11 +234,17 @@ impl PolicySet {
 
     /// Load a single document from a string (`name` is used in errors).
     pub fn from_str(name: &str, text: &str) -> Result<PolicySet, LoadError> {
-        Self::from_sources(std::vec![(PathBuf::from(name), text.to_owned())], &default_home())
+        Self::from_sources(
+            std::vec![(PathBuf::from(name), text.to_owned())],
+            &default_home(),
+        )
     }
 
     /// Load documents already read, with an explicit home directory.
-    pub fn from_sources(sources: Vec<(PathBuf, String)>, home: &str) -> Result<PolicySet, LoadError> {
+    pub fn from_sources(
+        sources: Vec<(PathBuf, String)>,
+        home: &str,
+    ) -> Result<PolicySet, LoadError> {
         let mut set = PolicySet {
             files: Vec::new(),
             policies: Vec::new(),
@@ -234,7 +262,14 @@ impl PolicySet {
             if let Some(v) = &doc.version
                 && v.value.0 != "1"
             {
-                return Err(at(&path, v.referenced, std::format!("unsupported version {:?}: this rampart reads version \"1\"", v.value.0)));
+                return Err(at(
+                    &path,
+                    v.referenced,
+                    std::format!(
+                        "unsupported version {:?}: this rampart reads version \"1\"",
+                        v.value.0
+                    ),
+                ));
             }
             if let Some(d) = &doc.default_action {
                 let a = action(&path, d)?;
@@ -249,11 +284,18 @@ impl PolicySet {
                     return Err(at(&path, p.name.referenced, "policy name is empty"));
                 }
                 if let Some((f, line)) = names.get(&name) {
-                    let other = set.files.get(*f).map_or(path.clone(), |(p, _): &(PathBuf, String)| p.clone());
-                    return Err(at(&path, p.name.referenced, std::format!(
-                        "policy name {name:?} is already used at {}:{line}; names must be unique across files",
-                        other.display()
-                    )));
+                    let other = set
+                        .files
+                        .get(*f)
+                        .map_or(path.clone(), |(p, _): &(PathBuf, String)| p.clone());
+                    return Err(at(
+                        &path,
+                        p.name.referenced,
+                        std::format!(
+                            "policy name {name:?} is already used at {}:{line}; names must be unique across files",
+                            other.display()
+                        ),
+                    ));
                 }
                 names.insert(name.clone(), (idx, p.name.referenced.line()));
                 let m = p.match_.unwrap_or_default();
@@ -315,51 +357,99 @@ impl PolicySet {
     }
 }
 
+/// The compiler's path-glob tokeniser (no home directory), exposed so the
+/// property tests and fuzz targets can drive [`crate::glob::match_path`]
+/// with exactly the byte code a policy would produce. Not a stable API.
+#[doc(hidden)]
+pub fn tokenise_path_glob(pattern: &str) -> Result<Vec<u8>, String> {
+    pattern::path(pattern, "")
+}
+
+/// The compiler's command-glob tokeniser (no home directory, case kept), for
+/// [`crate::glob::match_command`] in tests and fuzz targets. Not a stable API.
+#[doc(hidden)]
+pub fn tokenise_command_glob(pattern: &str) -> Result<Vec<u8>, String> {
+    pattern::command(pattern, "", false)
+}
+
 fn at(path: &Path, loc: Location, msg: impl Into<String>) -> LoadError {
     LoadError::new(path, loc.line(), loc.column(), msg)
 }
 
 fn action(path: &Path, s: &Spanned<String>) -> Result<Action, LoadError> {
     parse_action(s.value.trim()).ok_or_else(|| {
-        at(path, s.referenced, std::format!(
-            "unknown action {:?}; actions are allow, deny, ask and watch (log)",
-            s.value
-        ))
+        at(
+            path,
+            s.referenced,
+            std::format!(
+                "unknown action {:?}; actions are allow, deny, ask and watch (log)",
+                s.value
+            ),
+        )
         .with_suggestion(error::suggest(&s.value, ACTIONS.iter().copied()))
     })
 }
 
-fn globs(path: &Path, p: Option<&Spanned<Patterns>>, home: &str, _fold: bool) -> Result<Vec<String>, LoadError> {
+fn globs(
+    path: &Path,
+    p: Option<&Spanned<Patterns>>,
+    home: &str,
+    _fold: bool,
+) -> Result<Vec<String>, LoadError> {
     let Some(p) = p else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for (s, loc) in &p.value.0 {
-        pattern::command(s, home, false).map_err(|e| at(path, loc.unwrap_or(p.referenced), std::format!("pattern {s:?}: {e}")))?;
+        pattern::command(s, home, false).map_err(|e| {
+            at(
+                path,
+                loc.unwrap_or(p.referenced),
+                std::format!("pattern {s:?}: {e}"),
+            )
+        })?;
         out.push(s.clone());
     }
     Ok(out)
 }
 
-fn conditions(path: &Path, w: &Spanned<WhenDoc>, home: &str) -> Result<(bool, Vec<Cond>), LoadError> {
+fn conditions(
+    path: &Path,
+    w: &Spanned<WhenDoc>,
+    home: &str,
+) -> Result<(bool, Vec<Cond>), LoadError> {
     use crate::snapshot::CondKind as K;
     let d = &w.value;
     let mut conds = Vec::new();
     let mut add = |kind: K, param: &str, p: Option<&Spanned<Patterns>>| -> Result<(), LoadError> {
         let Some(p) = p else { return Ok(()) };
         if p.value.0.is_empty() {
-            return Err(at(path, p.referenced, "empty pattern list (remove the key, or list at least one pattern)"));
+            return Err(at(
+                path,
+                p.referenced,
+                "empty pattern list (remove the key, or list at least one pattern)",
+            ));
         }
         for (s, loc) in &p.value.0 {
             let loc = loc.unwrap_or(p.referenced);
             let checked = match kind {
                 K::PathMatches | K::PathNotMatches => pattern::path(s, home),
                 K::CommandContains => {
-                    if s.is_empty() { Err("empty substring".into()) } else if s.len() > MAX_PATTERN { Err("substring too long".into()) } else { Ok(Vec::new()) }
+                    if s.is_empty() {
+                        Err("empty substring".into())
+                    } else if s.len() > MAX_PATTERN {
+                        Err("substring too long".into())
+                    } else {
+                        Ok(Vec::new())
+                    }
                 }
                 _ => pattern::command(s, home, false),
             };
             checked.map_err(|e| at(path, loc, std::format!("pattern {s:?}: {e}")))?;
         }
-        conds.push(Cond { kind, param: param.into(), patterns: p.value.0.iter().map(|(s, _)| s.clone()).collect() });
+        conds.push(Cond {
+            kind,
+            param: param.into(),
+            patterns: p.value.0.iter().map(|(s, _)| s.clone()).collect(),
+        });
         Ok(())
     };
     add(K::CommandMatches, "", d.command_matches.as_ref())?;
@@ -379,18 +469,30 @@ fn conditions(path: &Path, w: &Spanned<WhenDoc>, home: &str) -> Result<(bool, Ve
         }
     }
     if d.call_count.is_some() {
-        conds.push(Cond { kind: K::CallCount, param: String::new(), patterns: Vec::new() });
+        conds.push(Cond {
+            kind: K::CallCount,
+            param: String::new(),
+            patterns: Vec::new(),
+        });
     }
     let match_all = d.default == Some(true) || conds.is_empty();
     if d.default == Some(true) && !conds.is_empty() {
-        return Err(at(path, w.referenced, "`default: true` matches everything; remove the other conditions or the `default` key"));
+        return Err(at(
+            path,
+            w.referenced,
+            "`default: true` matches everything; remove the other conditions or the `default` key",
+        ));
     }
     Ok((match_all, conds))
 }
 
 /// Parse one file, turning serde-saphyr's errors into ours.
 fn parse_doc(path: &Path, text: &str) -> Result<FileDoc, LoadError> {
-    if text.trim().lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if text
+        .trim()
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
         return Ok(FileDoc::default());
     }
     let opts = serde_saphyr::options! { with_snippet: false };
@@ -400,7 +502,11 @@ fn parse_doc(path: &Path, text: &str) -> Result<FileDoc, LoadError> {
         let msg = raw.lines().next().unwrap_or("").trim().to_string();
         let msg = strip_location(&msg);
         let suggestion = unknown_field(&msg).and_then(|(field, expected)| {
-            let pool: Vec<&str> = if expected.is_empty() { all_keys() } else { expected.clone() };
+            let pool: Vec<&str> = if expected.is_empty() {
+                all_keys()
+            } else {
+                expected.clone()
+            };
             error::suggest(field, pool)
         });
         LoadError::new(path, line, column, msg).with_suggestion(suggestion)
@@ -408,7 +514,15 @@ fn parse_doc(path: &Path, text: &str) -> Result<FileDoc, LoadError> {
 }
 
 fn all_keys() -> Vec<&'static str> {
-    [TOP_KEYS, POLICY_KEYS, RULE_KEYS, MATCH_KEYS, WHEN_KEYS, TEST_KEYS].concat()
+    [
+        TOP_KEYS,
+        POLICY_KEYS,
+        RULE_KEYS,
+        MATCH_KEYS,
+        WHEN_KEYS,
+        TEST_KEYS,
+    ]
+    .concat()
 }
 
 /// Drop a trailing " at line N, column M" (we print the location first).
@@ -423,11 +537,7 @@ fn strip_location(msg: &str) -> String {
 fn unknown_field(msg: &str) -> Option<(&str, Vec<&str>)> {
     let rest = &msg[msg.find("unknown field `")? + 15..];
     let field = &rest[..rest.find('`')?];
-    let expected = rest
-        .split('`')
-        .skip(2)
-        .step_by(2)
-        .collect();
+    let expected = rest.split('`').skip(2).step_by(2).collect();
     Some((field, expected))
 }
 

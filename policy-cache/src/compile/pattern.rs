@@ -73,7 +73,11 @@ fn class(b: &[u8], mut i: usize, fold: bool) -> Result<(Vec<u8>, usize), String>
             let hi = *b.get(i + 1).unwrap_or(&lo);
             i += 2;
             if hi < lo {
-                return Err(std::format!("character class range `{}-{}` is reversed", lo as char, hi as char));
+                return Err(std::format!(
+                    "character class range `{}-{}` is reversed",
+                    lo as char,
+                    hi as char
+                ));
             }
             ranges.push((lo, hi));
         } else {
@@ -96,7 +100,11 @@ fn class(b: &[u8], mut i: usize, fold: bool) -> Result<(Vec<u8>, usize), String>
             return Err("character class too large".into());
         }
     }
-    let mut out = std::vec![CLASS, if negated { CLASS_NEGATED } else { 0 }, ranges.len() as u8];
+    let mut out = std::vec![
+        CLASS,
+        if negated { CLASS_NEGATED } else { 0 },
+        ranges.len() as u8
+    ];
     for (lo, hi) in ranges {
         out.push(lo);
         out.push(hi);
@@ -183,7 +191,9 @@ pub(crate) fn path(pat: &str, home: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let comps: Vec<&str> = pat.split('/').collect();
     if comps.len() > MAX_PATH_COMPONENTS {
-        return Err(std::format!("path pattern has more than {MAX_PATH_COMPONENTS} components"));
+        return Err(std::format!(
+            "path pattern has more than {MAX_PATH_COMPONENTS} components"
+        ));
     }
     for (k, comp) in comps.iter().enumerate() {
         if k > 0 {
@@ -230,7 +240,10 @@ mod tests {
 
     #[test]
     fn home_spellings_at_word_starts_become_tilde() {
-        assert_eq!(home_words("rm -rf $HOME ${HOME}/x /home/u /home/uu", "/home/u"), "rm -rf ~ ~/x ~ /home/uu");
+        assert_eq!(
+            home_words("rm -rf $HOME ${HOME}/x /home/u /home/uu", "/home/u"),
+            "rm -rf ~ ~/x ~ /home/uu"
+        );
     }
 
     #[test]
@@ -286,5 +299,7 @@ mod tests {
 /// Does a command pattern span several segments (`curl * | bash`,
 /// `make && make install`)? Only those may grant on the whole string.
 pub(crate) fn is_composite(pat: &str) -> bool {
-    ["|", ";", "&&", "$(", "`", "\n", " & "].iter().any(|op| pat.contains(op))
+    ["|", ";", "&&", "$(", "`", "\n", " & "]
+        .iter()
+        .any(|op| pat.contains(op))
 }

@@ -8,12 +8,21 @@ use std::path::Path;
 /// Atomically replace `dest` with `bytes` (mode 0644), fsyncing the file and
 /// its directory.
 pub fn publish(bytes: &[u8], dest: &Path) -> std::io::Result<()> {
-    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("policy.snap");
+    let name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("policy.snap");
     let tmp = dir.join(std::format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -36,5 +45,7 @@ pub fn publish(bytes: &[u8], dest: &Path) -> std::io::Result<()> {
 /// The generation of the snapshot at `path`, if it is a valid one.
 pub fn read_generation(path: &Path) -> Option<u64> {
     let bytes = std::fs::read(path).ok()?;
-    crate::snapshot::Snapshot::from_bytes(&bytes).ok().map(|s| s.generation())
+    crate::snapshot::Snapshot::from_bytes(&bytes)
+        .ok()
+        .map(|s| s.generation())
 }

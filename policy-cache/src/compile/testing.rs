@@ -50,27 +50,44 @@ impl TestReport {
 pub fn run_tests(set: &PolicySet, snap: &Snapshot<'_>) -> TestReport {
     let mut report = TestReport::default();
     for t in &set.tests {
-        let get = |k: &str| t.params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_bytes());
-        let params: Vec<(&[u8], &[u8])> = t.params.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+        let get = |k: &str| {
+            t.params
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_bytes())
+        };
+        let params: Vec<(&[u8], &[u8])> = t
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
         let call = Call {
             tool: t.tool.as_bytes(),
             agent: t.agent.as_bytes(),
             session: t.session.as_bytes(),
             command: get("command").map(Command::Shell),
-            path: get("path").or_else(|| get("file_path")).or_else(|| get("file")),
+            path: get("path")
+                .or_else(|| get("file_path"))
+                .or_else(|| get("file")),
             url: get("url"),
             params: &params,
             home: set.home.as_bytes(),
         };
         let mut scratch = std::vec![0u8; scratch_needed(&call)];
         let d = evaluate(snap, &call, &mut scratch);
-        let file = set.files.get(t.file).map(|(p, _)| p.display().to_string()).unwrap_or_default();
+        let file = set
+            .files
+            .get(t.file)
+            .map(|(p, _)| p.display().to_string())
+            .unwrap_or_default();
         report.outcomes.push(TestOutcome {
             name: t.name.clone(),
             location: std::format!("{file}:{}", t.line),
             expected: t.expect,
             actual: d.action,
-            policy: d.policy.map(|p| String::from_utf8_lossy(snap.policy_name(p as usize)).into_owned()),
+            policy: d
+                .policy
+                .map(|p| String::from_utf8_lossy(snap.policy_name(p as usize)).into_owned()),
         });
     }
     report

@@ -16,7 +16,11 @@ fn decide(yaml: &str, cmd: &str) -> (Action, Option<String>) {
     let call = Call::exec(Command::Shell(cmd.as_bytes()), HOME.as_bytes());
     let mut scratch = std::vec![0u8; scratch_needed(&call)];
     let d = evaluate(&snap, &call, &mut scratch);
-    (d.action, d.policy.map(|p| String::from_utf8_lossy(snap.policy_name(p as usize)).into_owned()))
+    (
+        d.action,
+        d.policy
+            .map(|p| String::from_utf8_lossy(snap.policy_name(p as usize)).into_owned()),
+    )
 }
 
 fn load_err(yaml: &str) -> LoadError {
@@ -25,7 +29,9 @@ fn load_err(yaml: &str) -> LoadError {
 
 #[test]
 fn unknown_key_names_its_location_and_suggests_the_right_one() {
-    let e = load_err("version: \"1\"\npolicies:\n  - name: x\n    rules:\n      - action: deny\n        when:\n          command_match: [\"rm *\"]\n");
+    let e = load_err(
+        "version: \"1\"\npolicies:\n  - name: x\n    rules:\n      - action: deny\n        when:\n          command_match: [\"rm *\"]\n",
+    );
     assert_eq!((e.line, e.column), (7, 11), "{e}");
     assert!(e.message.contains("command_match"), "{e}");
     assert_eq!(e.suggestion.as_deref(), Some("command_matches"));
@@ -64,7 +70,10 @@ fn policy_names_are_unique_across_files() {
     let e = PolicySet::from_sources(
         std::vec![
             (PathBuf::from("a.yaml"), "policies:\n  - name: x\n".into()),
-            (PathBuf::from("b.yaml"), "policies:\n  - name: y\n  - name: x\n".into()),
+            (
+                PathBuf::from("b.yaml"),
+                "policies:\n  - name: y\n  - name: x\n".into()
+            ),
         ],
         HOME,
     )
@@ -75,7 +84,9 @@ fn policy_names_are_unique_across_files() {
 
 #[test]
 fn bad_glob_names_the_pattern_line() {
-    let e = load_err("policies:\n  - name: x\n    rules:\n      - action: deny\n        when:\n          command_matches:\n            - \"ok *\"\n            - \"ls [abc\"\n");
+    let e = load_err(
+        "policies:\n  - name: x\n    rules:\n      - action: deny\n        when:\n          command_matches:\n            - \"ok *\"\n            - \"ls [abc\"\n",
+    );
     assert_eq!(e.line, 8, "{e}");
     assert!(e.message.contains("unclosed"), "{e}");
 }
@@ -135,13 +146,22 @@ policies:
 
 #[test]
 fn deny_wins_even_after_a_stronger_looking_earlier_verdict() {
-    assert_eq!(decide(ORDER, "rm -f x"), (Action::Deny, Some("late-deny".into())));
+    assert_eq!(
+        decide(ORDER, "rm -f x"),
+        (Action::Deny, Some("late-deny".into()))
+    );
 }
 
 #[test]
 fn ask_beats_watch_and_watch_beats_allow() {
-    assert_eq!(decide(ORDER, "curl x"), (Action::Ask, Some("early-ask".into())));
-    assert_eq!(decide(ORDER, "git push"), (Action::Watch, Some("watcher".into())));
+    assert_eq!(
+        decide(ORDER, "curl x"),
+        (Action::Ask, Some("early-ask".into()))
+    );
+    assert_eq!(
+        decide(ORDER, "git push"),
+        (Action::Watch, Some("watcher".into()))
+    );
 }
 
 #[test]
@@ -276,20 +296,84 @@ policies:
     let bytes = compile(&set, 1).unwrap();
     let snap = Snapshot::from_bytes(&bytes).unwrap();
     let mut scratch = std::vec![0u8; 65536];
-    let read = |p: &'static str| Call { tool: b"read", agent: b"", session: b"", command: None, path: Some(p.as_bytes()), url: None, params: &[], home: HOME.as_bytes() };
-    assert_eq!(evaluate(&snap, &read("/home/u/.ssh/id_rsa"), &mut scratch).action, Action::Deny);
-    assert_eq!(evaluate(&snap, &read("/home/u/proj/../.ssh/config"), &mut scratch).action, Action::Deny);
-    assert_eq!(evaluate(&snap, &read("proj/.env"), &mut scratch).action, Action::Deny);
-    assert_eq!(evaluate(&snap, &read("proj/.envrc"), &mut scratch).action, Action::Allow);
-    let fetch = |u: &'static str| Call { tool: b"fetch", agent: b"", session: b"", command: None, path: None, url: Some(u.as_bytes()), params: &[], home: HOME.as_bytes() };
-    assert_eq!(evaluate(&snap, &fetch("https://user@API.Evil.com:8443/x"), &mut scratch).action, Action::Ask);
-    assert_eq!(evaluate(&snap, &fetch("https://evil.com/x"), &mut scratch).action, Action::Allow);
+    let read = |p: &'static str| Call {
+        tool: b"read",
+        agent: b"",
+        session: b"",
+        command: None,
+        path: Some(p.as_bytes()),
+        url: None,
+        params: &[],
+        home: HOME.as_bytes(),
+    };
+    assert_eq!(
+        evaluate(&snap, &read("/home/u/.ssh/id_rsa"), &mut scratch).action,
+        Action::Deny
+    );
+    assert_eq!(
+        evaluate(&snap, &read("/home/u/proj/../.ssh/config"), &mut scratch).action,
+        Action::Deny
+    );
+    assert_eq!(
+        evaluate(&snap, &read("proj/.env"), &mut scratch).action,
+        Action::Deny
+    );
+    assert_eq!(
+        evaluate(&snap, &read("proj/.envrc"), &mut scratch).action,
+        Action::Allow
+    );
+    let fetch = |u: &'static str| Call {
+        tool: b"fetch",
+        agent: b"",
+        session: b"",
+        command: None,
+        path: None,
+        url: Some(u.as_bytes()),
+        params: &[],
+        home: HOME.as_bytes(),
+    };
+    assert_eq!(
+        evaluate(
+            &snap,
+            &fetch("https://user@API.Evil.com:8443/x"),
+            &mut scratch
+        )
+        .action,
+        Action::Ask
+    );
+    assert_eq!(
+        evaluate(&snap, &fetch("https://evil.com/x"), &mut scratch).action,
+        Action::Allow
+    );
     let exec = |c: &'static str| Call::exec(Command::Shell(c.as_bytes()), HOME.as_bytes());
-    assert_eq!(evaluate(&snap, &exec("LD_PRELOAD= ls"), &mut scratch).action, Action::Deny);
-    assert_eq!(evaluate(&snap, &exec("env RAMPART_MODE=disabled bash -c ls"), &mut scratch).action, Action::Deny);
-    assert_eq!(evaluate(&snap, &exec("FOO=1 ls"), &mut scratch).action, Action::Allow);
+    assert_eq!(
+        evaluate(&snap, &exec("LD_PRELOAD= ls"), &mut scratch).action,
+        Action::Deny
+    );
+    assert_eq!(
+        evaluate(
+            &snap,
+            &exec("env RAMPART_MODE=disabled bash -c ls"),
+            &mut scratch
+        )
+        .action,
+        Action::Deny
+    );
+    assert_eq!(
+        evaluate(&snap, &exec("FOO=1 ls"), &mut scratch).action,
+        Action::Allow
+    );
     let params: [(&[u8], &[u8]); 1] = [(b"Model", b"GPT-4o")];
-    let c = Call { tool: b"chat", agent: b"", session: b"", command: None, path: None, url: None, params: &params, home: HOME.as_bytes() };
+    let c = Call {
+        tool: b"chat",
+        agent: b"",
+        session: b"",
+        command: None,
+        path: None,
+        url: None,
+        params: &params,
+        home: HOME.as_bytes(),
+    };
     assert_eq!(evaluate(&snap, &c, &mut scratch).action, Action::Watch);
 }
 
@@ -303,7 +387,10 @@ fn over_long_fields_are_denied_not_truncated() {
     let call = Call::exec(Command::Shell(long.as_bytes()), HOME.as_bytes());
     let mut scratch = std::vec![0u8; 1024];
     let d = evaluate(&snap, &call, &mut scratch);
-    assert_eq!((d.action, d.reason), (Action::Deny, crate::eval::Reason::TooLong));
+    assert_eq!(
+        (d.action, d.reason),
+        (Action::Deny, crate::eval::Reason::TooLong)
+    );
 }
 
 #[test]
@@ -311,7 +398,10 @@ fn every_truncation_and_bit_flip_of_a_snapshot_is_rejected_or_harmless() {
     let set = load(ORDER).unwrap();
     let bytes = compile(&set, 3).unwrap();
     for cut in 0..bytes.len() {
-        assert!(Snapshot::from_bytes(&bytes[..cut]).is_err(), "truncated at {cut}");
+        assert!(
+            Snapshot::from_bytes(&bytes[..cut]).is_err(),
+            "truncated at {cut}"
+        );
     }
     let mut scratch = std::vec![0u8; 65536];
     for i in 0..bytes.len() {
@@ -322,7 +412,10 @@ fn every_truncation_and_bit_flip_of_a_snapshot_is_rejected_or_harmless() {
             if let Ok(s) = Snapshot::from_bytes(&b) {
                 // Only bytes the checks do not cover (generation, digest,
                 // reserved, flags) may change; decisions are unaffected.
-                assert!((24..32).contains(&i) || (44..96).contains(&i), "flip at {i} accepted");
+                assert!(
+                    (24..32).contains(&i) || (44..96).contains(&i),
+                    "flip at {i} accepted"
+                );
                 let call = Call::exec(Command::Shell(b"rm -f x"), HOME.as_bytes());
                 assert_eq!(evaluate(&s, &call, &mut scratch).action, Action::Deny);
             }
@@ -375,7 +468,10 @@ fn publish_replaces_atomically_and_leaves_no_temp_files() {
     publish(&compile(&set, 1).unwrap(), &dest).unwrap();
     publish(&compile(&set, 2).unwrap(), &dest).unwrap();
     assert_eq!(read_generation(&dest), Some(2));
-    let names: std::vec::Vec<_> = std::fs::read_dir(dest.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: std::vec::Vec<_> = std::fs::read_dir(dest.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 1, "{names:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -36,7 +36,10 @@ pub(super) struct Queue {
 
 impl Queue {
     pub(super) fn new() -> Self {
-        Queue { items: [(0, 0, Pending::Script); MAX_PENDING], n: 0 }
+        Queue {
+            items: [(0, 0, Pending::Script); MAX_PENDING],
+            n: 0,
+        }
     }
 }
 
@@ -95,7 +98,13 @@ impl Parser<'_, '_> {
     /// Parse `buf[start..end]` as a script: every simple command becomes a
     /// raw segment that is peeled into segments. `names` are variable names
     /// assigned by an enclosing segment (`FOO=1 bash -c '…'`).
-    pub(super) fn parse_script(&mut self, start: usize, end: usize, depth: u8, names: (usize, usize)) {
+    pub(super) fn parse_script(
+        &mut self,
+        start: usize,
+        end: usize,
+        depth: u8,
+        names: (usize, usize),
+    ) {
         if depth > MAX_DEPTH {
             self.s.set_fail(Failure::TooDeep);
             return;
@@ -175,7 +184,9 @@ impl Parser<'_, '_> {
                 self.peel(seg_start, seg_end, depth, names);
             }
             for k in 0..q.n {
-                let Some(&(ps, pe, kind)) = q.items.get(k) else { break };
+                let Some(&(ps, pe, kind)) = q.items.get(k) else {
+                    break;
+                };
                 match kind {
                     Pending::Script => self.parse_script(ps, pe, depth + 1, (0, 0)),
                     Pending::SubstOnly => self.subst_only(ps, pe, depth + 1),
@@ -268,9 +279,9 @@ impl Parser<'_, '_> {
             i += 1;
         }
         let w_start = self.s.len;
-        let quoted = (i..end).take_while(|&k| !self.b(k).is_some_and(is_meta)).any(|k| {
-            matches!(self.b(k), Some(b'\'' | b'"' | b'\\'))
-        });
+        let quoted = (i..end)
+            .take_while(|&k| !self.b(k).is_some_and(is_meta))
+            .any(|k| matches!(self.b(k), Some(b'\'' | b'"' | b'\\')));
         i = self.word(i, end, q);
         let w_end = self.s.len.saturating_sub(1);
         let shell = self.segment_runs_shell(seg_start, op_start);
@@ -279,7 +290,12 @@ impl Parser<'_, '_> {
                 self.enqueue(q, w_start, w_end, Pending::Script);
             }
         } else if let Some(slot) = heredocs.get_mut(*nh) {
-            *slot = Some(Heredoc { delim: (w_start, w_end), strip_tabs, quoted, shell });
+            *slot = Some(Heredoc {
+                delim: (w_start, w_end),
+                strip_tabs,
+                quoted,
+                shell,
+            });
             *nh += 1;
         } else {
             self.s.set_fail(Failure::TooComplex);

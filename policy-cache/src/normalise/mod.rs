@@ -18,8 +18,8 @@ mod lex;
 mod peel;
 mod scratch;
 
-pub use scratch::{Failure, scratch_size};
 use scratch::{DESC, Scratch};
+pub use scratch::{Failure, scratch_size};
 
 use crate::bytes::{at, sub, sub_len};
 
@@ -79,7 +79,11 @@ impl<'s> Normalised<'s> {
     pub fn raw(&self) -> Unit<'s> {
         let text = sub(self.buf, 0, self.raw_len);
         let prog_end = text.iter().position(|&c| c == b' ').unwrap_or(text.len());
-        Unit { text, prog: sub(text, 0, prog_end), names: &[] }
+        Unit {
+            text,
+            prog: sub(text, 0, prog_end),
+            names: &[],
+        }
     }
 
     /// Number of segments.
@@ -187,7 +191,9 @@ pub fn path<'o>(p: &[u8], home: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
             return None;
         }
         rest = sub(p, home.len(), p.len());
-    } else if let Some(r) = p.strip_prefix(b"$HOME").or_else(|| p.strip_prefix(b"${HOME}"))
+    } else if let Some(r) = p
+        .strip_prefix(b"$HOME")
+        .or_else(|| p.strip_prefix(b"${HOME}"))
         && matches!(r.first(), None | Some(b'/'))
     {
         if !put(out, b'~', &mut len) {
@@ -208,7 +214,11 @@ pub fn path<'o>(p: &[u8], home: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
                 let last = sub(cur, last_start, cur.len());
                 if !cur.is_empty() && last != b".." {
                     // "a/b" → "a"; "a" → "".
-                    len = if last_start == 0 { base } else { base + last_start - 1 };
+                    len = if last_start == 0 {
+                        base
+                    } else {
+                        base + last_start - 1
+                    };
                 } else if cur.is_empty() && base > 0 && out.first() == Some(&b'/') {
                     // "/.." is "/".
                 } else {

@@ -48,14 +48,36 @@ fn wrapper(prog: &[u8]) -> Option<Wrapper> {
         b"command" => Wrapper::Opts(&[]),
         b"exec" => Wrapper::Opts(&[b"-a"]),
         b"nice" => Wrapper::Opts(&[b"-n", b"--adjustment"]),
-        b"ionice" => Wrapper::Opts(&[b"-c", b"-n", b"-p", b"-P", b"-u", b"--class", b"--classdata"]),
+        b"ionice" => Wrapper::Opts(&[
+            b"-c",
+            b"-n",
+            b"-p",
+            b"-P",
+            b"-u",
+            b"--class",
+            b"--classdata",
+        ]),
         b"setsid" => Wrapper::Opts(&[]),
         b"stdbuf" => Wrapper::Opts(&[b"-i", b"-o", b"-e"]),
         b"timeout" => Wrapper::OptsThenArg(&[b"-s", b"-k", b"--signal", b"--kill-after"]),
         b"xargs" => Wrapper::Opts(&[
-            b"-I", b"-n", b"-P", b"-d", b"-E", b"-L", b"-s", b"-a", b"--arg-file", b"--delimiter",
-            b"--max-args", b"--max-procs", b"--max-lines", b"--max-chars", b"--eof",
-            b"--replace", b"--process-slot-var",
+            b"-I",
+            b"-n",
+            b"-P",
+            b"-d",
+            b"-E",
+            b"-L",
+            b"-s",
+            b"-a",
+            b"--arg-file",
+            b"--delimiter",
+            b"--max-args",
+            b"--max-procs",
+            b"--max-lines",
+            b"--max-chars",
+            b"--eof",
+            b"--replace",
+            b"--process-slot-var",
         ]),
         b"chrt" => Wrapper::OptsThenArg(&[]),
         b"taskset" => Wrapper::OptsThenArg(&[]),
@@ -67,13 +89,37 @@ fn wrapper(prog: &[u8]) -> Option<Wrapper> {
 fn privilege_opts(prog: &[u8]) -> Option<&'static [&'static [u8]]> {
     Some(match prog {
         b"sudo" => &[
-            b"-u", b"-g", b"-C", b"-D", b"-h", b"-p", b"-r", b"-t", b"-T", b"-U", b"--user",
-            b"--group", b"--chdir", b"--host", b"--prompt", b"--role", b"--type",
-            b"--command-timeout", b"--other-user", b"--close-from",
+            b"-u",
+            b"-g",
+            b"-C",
+            b"-D",
+            b"-h",
+            b"-p",
+            b"-r",
+            b"-t",
+            b"-T",
+            b"-U",
+            b"--user",
+            b"--group",
+            b"--chdir",
+            b"--host",
+            b"--prompt",
+            b"--role",
+            b"--type",
+            b"--command-timeout",
+            b"--other-user",
+            b"--close-from",
         ],
         b"doas" => &[b"-u", b"-C"],
         b"pkexec" => &[b"--user"],
-        b"run0" => &[b"-u", b"--user", b"--unit", b"--property", b"-D", b"--chdir"],
+        b"run0" => &[
+            b"-u",
+            b"--user",
+            b"--unit",
+            b"--property",
+            b"-D",
+            b"--chdir",
+        ],
         _ => return None,
     })
 }
@@ -276,7 +322,14 @@ impl Parser<'_, '_> {
 
     /// `bash [opts] -c SCRIPT [name args…]`: the script replaces the segment.
     /// Without `-c` (`bash script.sh`) the segment stays as it is.
-    fn peel_shell(&mut self, w: (usize, usize), mut s: usize, e: usize, depth: u8, names: (usize, usize)) {
+    fn peel_shell(
+        &mut self,
+        w: (usize, usize),
+        mut s: usize,
+        e: usize,
+        depth: u8,
+        names: (usize, usize),
+    ) {
         let mut has_c = false;
         while let Some(o) = self.word_at(s, e) {
             let t = self.text(o);
@@ -335,7 +388,13 @@ impl Parser<'_, '_> {
         let prog_start = w.1 - basename(t).len();
         let (is_rm, is_find) = (basename(t) == b"rm", basename(t) == b"find");
         let end = e.saturating_sub(1).max(prog_start);
-        self.s.push_desc([prog_start, end - prog_start, w.1 - prog_start, names.0, names.1]);
+        self.s.push_desc([
+            prog_start,
+            end - prog_start,
+            w.1 - prog_start,
+            names.0,
+            names.1,
+        ]);
         if is_rm {
             self.canonical_rm(w.1 + 1, e, names);
         } else if is_find {
@@ -362,7 +421,9 @@ impl Parser<'_, '_> {
                 if t != b"-rf" {
                     exact = false;
                 }
-                if t == b"--recursive" || (!t.starts_with(b"--") && t.iter().any(|&c| c == b'r' || c == b'R')) {
+                if t == b"--recursive"
+                    || (!t.starts_with(b"--") && t.iter().any(|&c| c == b'r' || c == b'R'))
+                {
                     recursive = true;
                 }
             }
@@ -446,7 +507,10 @@ impl Parser<'_, '_> {
                         // `{}` anywhere in a word stands for the path.
                         let mut c = bw.0;
                         while c < bw.1 {
-                            if self.s.byte(c) == Some(b'{') && self.s.byte(c + 1) == Some(b'}') && c + 1 < bw.1 {
+                            if self.s.byte(c) == Some(b'{')
+                                && self.s.byte(c + 1) == Some(b'}')
+                                && c + 1 < bw.1
+                            {
                                 match path {
                                     Some(pw) => self.s.push_copy(pw.0, pw.1),
                                     None => self.s.push(b'.'),

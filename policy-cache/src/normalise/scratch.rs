@@ -34,7 +34,7 @@ pub(crate) const DESC: usize = 20;
 /// Scratch space sufficient for an input of `input_len` bytes in all but
 /// pathological cases (which then fail closed as `TooComplex`).
 pub const fn scratch_size(input_len: usize) -> usize {
-    input_len.saturating_mul(8).saturating_add(8192)
+    input_len.saturating_mul(8).saturating_add(2048)
 }
 
 pub(crate) struct Scratch<'a> {
@@ -49,7 +49,12 @@ pub(crate) struct Scratch<'a> {
 impl<'a> Scratch<'a> {
     pub(crate) fn new(buf: &'a mut [u8]) -> Self {
         let top = buf.len();
-        Scratch { buf, len: 0, top, fail: None }
+        Scratch {
+            buf,
+            len: 0,
+            top,
+            fail: None,
+        }
     }
 
     #[inline]

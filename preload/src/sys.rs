@@ -1,0 +1,269 @@
+//! Thin wrappers over the libc calls the library makes. None of them is a
+//! function the library hooks. Each wrapper turns `-1` into `None`/`false`,
+//! so the rest of the code never sees a raw return code.
+
+use core::ffi::{CStr, c_char, c_int};
+
+/// A C string's bytes (without the NUL); empty for NULL.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
+pub unsafe fn cstr<'a>(p: *const c_char) -> &'a [u8] {
+    if p.is_null() {
+        return &[];
+    }
+    // SAFETY: non-NULL and NUL-terminated per the caller's contract.
+    unsafe { CStr::from_ptr(p) }.to_bytes()
+}
+
+/// Set `errno`.
+pub fn set_errno(e: c_int) {
+    // SAFETY: errno is thread-local storage owned by libc; writing it is
+    // what every libc function does.
+    unsafe {
+        #[cfg(target_os = "linux")]
+        {
+            *libc::__errno_location() = e;
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            *libc::__error() = e;
+        }
+    }
+}
+
+/// Read `errno`.
+pub fn errno() -> c_int {
+    // SAFETY: as in `set_errno`.
+    unsafe {
+        #[cfg(target_os = "linux")]
+        {
+            *libc::__errno_location()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            *libc::__error()
+        }
+    }
+}
+
+/// What identifies one published snapshot file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: i64,
+    pub mtime: i64,
+    pub mtime_ns: i64,
+}
+
+/// `stat(path)` → identity. `path` must be NUL-terminated.
+pub fn stat_id(path: &[u8]) -> Option<FileId> {
+    if path.last() != Some(&0) {
+        return None;
+    }
+    // SAFETY: a zeroed `stat` is a valid out-parameter.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: path is NUL-terminated (checked), st is a valid out-pointer.
+    let r = unsafe { libc::stat(path.as_ptr().cast(), &mut st) };
+    if r != 0 {
+        return None;
+    }
+    Some(FileId {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        size: st.st_size as i64,
+        mtime: st.st_mtime as i64,
+        mtime_ns: st.st_mtime_nsec as i64,
+    })
+}
+
+/// An owned file descriptor, closed on drop.
+pub struct Fd(pub c_int);
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: we own the descriptor.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// `open(path, flags, mode)`; `path` NUL-terminated.
+pub fn open(path: &[u8], flags: c_int, mode: libc::mode_t) -> Option<Fd> {
+    if path.last() != Some(&0) {
+        return None;
+    }
+    // SAFETY: NUL-terminated path; open has no other preconditions.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr().cast(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    };
+    // Not `then_some`: that would build (and drop, closing -1) an Fd and
+    // clobber errno.
+    if fd >= 0 { Some(Fd(fd)) } else { None }
+}
+
+/// `fstat(fd)` → identity.
+pub fn fstat_id(fd: &Fd) -> Option<FileId> {
+    // SAFETY: a zeroed `stat` is a valid out-parameter.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: fd is open; st is a valid out-pointer.
+    if unsafe { libc::fstat(fd.0, &mut st) } != 0 {
+        return None;
+    }
+    Some(FileId {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        size: st.st_size as i64,
+        mtime: st.st_mtime as i64,
+        mtime_ns: st.st_mtime_nsec as i64,
+    })
+}
+
+/// Read until `buf` is full or end of file; returns bytes read.
+pub fn read_full(fd: &Fd, buf: &mut [u8]) -> Option<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = buf.get_mut(done..)?;
+        // SAFETY: rest is a valid writable buffer of rest.len() bytes.
+        let n = unsafe { libc::read(fd.0, rest.as_mut_ptr().cast(), rest.len()) };
+        if n < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return None;
+        }
+        if n == 0 {
+            break;
+        }
+        done += n as usize;
+    }
+    Some(done)
+}
+
+/// Write all of `b` (retrying on short writes and EINTR).
+pub fn write_all(fd: c_int, b: &[u8]) -> bool {
+    let mut done = 0;
+    while done < b.len() {
+        let rest = b.get(done..).unwrap_or(&[]);
+        // SAFETY: rest is a valid readable buffer.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return false;
+        }
+        if n == 0 {
+            return false;
+        }
+        done += n as usize;
+    }
+    true
+}
+
+/// An anonymous private mapping, unmapped on drop unless leaked.
+pub struct Anon {
+    pub ptr: *mut u8,
+    pub len: usize,
+}
+
+impl Anon {
+    /// Map `len` bytes of zeroed memory.
+    pub fn new(len: usize) -> Option<Anon> {
+        if len == 0 {
+            return None;
+        }
+        // SAFETY: anonymous mapping with no address hint has no preconditions.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        (p != libc::MAP_FAILED).then_some(Anon { ptr: p.cast(), len })
+    }
+    /// The mapping as a mutable slice.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: ptr/len describe a live read-write mapping we own.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+    /// Make it read-only and keep it for the life of the process.
+    pub fn freeze(self) -> &'static [u8] {
+        // SAFETY: our own mapping; dropping write access is always allowed.
+        unsafe { libc::mprotect(self.ptr.cast(), self.len, libc::PROT_READ) };
+        let (ptr, len) = (self.ptr, self.len);
+        core::mem::forget(self);
+        // SAFETY: the mapping is never unmapped (forgotten above) and never
+        // written again, so a 'static shared slice is sound.
+        unsafe { core::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+impl Drop for Anon {
+    fn drop(&mut self) {
+        // SAFETY: we own this mapping.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// Wall-clock time: (seconds, nanoseconds) since the epoch.
+pub fn now() -> (i64, i64) {
+    // SAFETY: zeroed timespec is a valid out-parameter.
+    let mut ts: libc::timespec = unsafe { core::mem::zeroed() };
+    // SAFETY: valid clock id and out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    (ts.tv_sec as i64, ts.tv_nsec as i64)
+}
+
+/// Monotonic time in nanoseconds.
+pub fn monotonic_ns() -> u64 {
+    // SAFETY: as in `now`.
+    let mut ts: libc::timespec = unsafe { core::mem::zeroed() };
+    // SAFETY: valid clock id and out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// The current directory into `buf` (empty when unavailable).
+pub fn cwd(buf: &mut [u8]) -> &[u8] {
+    // SAFETY: buf is writable for buf.len() bytes.
+    let p = unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) };
+    if p.is_null() {
+        return &[];
+    }
+    let n = buf.iter().position(|&c| c == 0).unwrap_or(0);
+    buf.get(..n).unwrap_or(&[])
+}
+
+/// (pid, ppid, uid).
+pub fn ids() -> (i32, i32, u32) {
+    // SAFETY: these calls cannot fail and have no preconditions.
+    unsafe { (libc::getpid(), libc::getppid(), libc::getuid()) }
+}
+
+/// Does `path` (not NUL-terminated) name nothing at all? Used so that
+/// exec attempts on missing files (PATH searches) fail exactly as libc
+/// says, without a record. A path too long for the buffer counts as
+/// existing (it is decided and recorded as usual).
+pub fn missing(path: &[u8]) -> bool {
+    let mut buf = [0u8; 1024];
+    if path.is_empty() || path.len() >= buf.len() {
+        return false;
+    }
+    for (d, s) in buf.iter_mut().zip(path) {
+        *d = *s;
+    }
+    // SAFETY: buf is NUL-terminated (zeroed, path shorter than buf).
+    let r = unsafe { libc::access(buf.as_ptr().cast(), libc::F_OK) };
+    r != 0 && errno() == libc::ENOENT
+}
