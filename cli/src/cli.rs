@@ -22,6 +22,53 @@ pub enum Command {
     /// Lint, test, compile and explain policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run a command with every program it starts checked by the library.
+    #[command(
+        after_help = "The command's own exit status and signals pass through.\nExample: rampart preload --agent codex -- codex"
+    )]
+    Preload(PreloadArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Deny blocks, ask waits for approval.
+    Enforce,
+    /// Record decisions, never block.
+    Monitor,
+    /// Check nothing.
+    Disabled,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+            Mode::Disabled => "disabled",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PreloadArgs {
+    /// Enforcement mode (default: enforce).
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Agent name recorded with every decision (and matched by `match.agent`).
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Session name.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// One line per decision on stderr.
+    #[arg(long)]
+    pub debug: bool,
+    /// Policy file or directory to compile instead of ~/.rampart/policies.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub command: Vec<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

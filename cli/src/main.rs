@@ -6,6 +6,7 @@
 
 mod cli;
 mod cmd;
+mod elf;
 mod style;
 
 use clap::Parser;

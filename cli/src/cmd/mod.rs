@@ -1,6 +1,7 @@
 //! One module per command; each returns the exit code.
 
 mod policy;
+pub mod preload;
 mod test;
 
 use crate::cli::{Cli, Command, PolicyCommand};
@@ -20,6 +21,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             agent,
             json,
         }) => policy::explain(&command, policy.as_deref(), &agent, json),
+        Command::Preload(a) => preload::run(preload::PreloadArgs {
+            mode: a.mode.map(|m| m.as_str()),
+            agent: a.agent.as_deref(),
+            session: a.session.as_deref(),
+            debug: a.debug,
+            policy: a.policy.as_deref(),
+            command: &a.command,
+        }),
     }
 }
 

@@ -212,14 +212,7 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
         payload[8 + 8 * k..12 + 8 * k].copy_from_slice(&(s.len() as u32).to_le_bytes());
         payload.extend_from_slice(s);
     }
-    let mut digest = Sha256::new();
-    for (path, text) in &set.files {
-        digest.update(path.to_string_lossy().as_bytes());
-        digest.update([0]);
-        digest.update(text.as_bytes());
-        digest.update([0]);
-    }
-    let digest = digest.finalize();
+    let digest = source_digest(set);
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -245,4 +238,17 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
         ));
     }
     Ok(out)
+}
+
+/// SHA-256 over the policy files' names and contents: in the snapshot
+/// header, so a reader can tell whether a snapshot is current.
+pub fn source_digest(set: &PolicySet) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    for (path, text) in &set.files {
+        digest.update(path.to_string_lossy().as_bytes());
+        digest.update([0]);
+        digest.update(text.as_bytes());
+        digest.update([0]);
+    }
+    digest.finalize().into()
 }

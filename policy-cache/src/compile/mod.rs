@@ -29,7 +29,7 @@ mod publish;
 mod schema;
 mod testing;
 
-pub use build::{compile, compile_builtin};
+pub use build::{compile, compile_builtin, source_digest};
 pub use error::LoadError;
 pub use pattern::MAX_PATTERN;
 pub use publish::{publish, read_generation};
