@@ -3,7 +3,9 @@
 # ~/.local/bin and the library in ~/.rampart/lib (or $RAMPART_HOME/lib).
 set -euo pipefail
 cd "$(dirname "$0")"
-cargo build --release --locked -p rampart -p rampart-preload
+# Built separately: together, Cargo would unify features into the no_std library.
+cargo build --release --locked -p rampart-preload
+cargo build --release --locked -p rampart
 bin="${RAMPART_BIN_DIR:-$HOME/.local/bin}"
 home="${RAMPART_HOME:-$HOME/.rampart}"
 case "$(uname -s)" in Darwin) lib=librampart.dylib ;; *) lib=librampart.so ;; esac

@@ -43,7 +43,6 @@ fn main() {
     let optimised = std::env::var("OPT_LEVEL").is_ok_and(|l| l != "0");
     if target_os == "linux" && optimised {
         println!("cargo:rustc-link-arg-cdylib=-Wl,-z,defs");
-        println!("cargo:rustc-link-arg-cdylib=-Wl,-z,now");
     } else {
         // Unoptimised builds keep bounds checks the optimiser would remove:
         // their panic handler aborts instead of failing the link.

@@ -232,7 +232,7 @@ fn with_ctx<'s, R>(
     };
     let path = match call.path {
         Some(p) => match normalise::path(p, call.home, path_buf) {
-            Some(np) => Some(&*np),
+            Some(np) => Some(np),
             None => return Err(refuse(Failure::TooComplex)),
         },
         None => None,

@@ -488,9 +488,9 @@ impl<'s> Snapshot<'s> {
         for i in 0..n_pats {
             let p = self.pat(i);
             if !self.str_ok(p.get(3), p.get(4))
-                || !(p.get(1) as usize)
+                || (p.get(1) as usize)
                     .checked_add(p.get(2) as usize)
-                    .is_some_and(|e| e <= tok_len)
+                    .is_none_or(|e| e > tok_len)
             {
                 return None;
             }

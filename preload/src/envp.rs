@@ -161,6 +161,9 @@ pub unsafe fn build(
 }
 
 #[cfg(test)]
+// Every unsafe call below passes a NULL-terminated array of CStrings built
+// in the same function and alive for the call.
+#[allow(clippy::undocumented_unsafe_blocks)]
 mod tests {
     use super::*;
     use crate::settings::{Inputs, capture};

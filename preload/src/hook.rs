@@ -164,18 +164,20 @@ pub fn check(entry: Entry, input: Input<'_>) -> Verdict {
         home: s.user_home.bytes(),
     };
     let start = sys::monotonic_ns();
-    let mut stack = [0u8; 16 * 1024];
+    // Ordinary commands fit the small buffer; zeroing (and, in a freshly
+    // forked child, copying-on-write) 16 KiB for each would cost more than
+    // deciding.
     let need = scratch_needed(&call);
-    let mut big = if need > stack.len() {
+    let mut big = if need > 16 * 1024 {
         Anon::new(need)
     } else {
         None
     };
-    let scratch: &mut [u8] = match big.as_mut() {
-        Some(m) => m.as_mut_slice(),
-        None => &mut stack,
+    let d = match big.as_mut() {
+        Some(m) => evaluate(snapshot, &call, m.as_mut_slice()),
+        None if need <= 4096 => evaluate(snapshot, &call, &mut [0u8; 4096]),
+        None => evaluate(snapshot, &call, &mut [0u8; 16 * 1024]),
     };
-    let d = evaluate(snapshot, &call, scratch);
     let eval_ns = sys::monotonic_ns().saturating_sub(start);
     // An exec of a path that does not exist runs nothing: no record, and
     // the caller sees libc's ENOENT (PATH searches try many of these).
@@ -188,7 +190,7 @@ pub fn check(entry: Entry, input: Input<'_>) -> Verdict {
         return Verdict::Missing;
     }
 
-    let mut line = [0u8; 6 * 1024];
+    let mut line = [0u8; 4 * 1024];
     let mut fields = Fields {
         entry: entry.name(),
         command: text,

@@ -207,11 +207,14 @@ impl Settings {
         if start > u16::MAX as usize {
             return;
         }
-        // Entries are separated by their NUL terminators: push name=value,
-        // then step past the NUL that `push` maintains.
-        let mut tmp: Fixed<4200> = Fixed::new();
-        let ok = tmp.push(name) && tmp.push(b"=") && tmp.push(value);
-        if ok && self.env_entries.push(tmp.bytes()) && self.env_entries.push(b"\0") {
+        // Entries are separated by their NUL terminators (pushed as content).
+        let fits = start + name.len() + 1 + value.len() + 2 <= self.env_entries.buf.len();
+        if fits
+            && self.env_entries.push(name)
+            && self.env_entries.push(b"=")
+            && self.env_entries.push(value)
+            && self.env_entries.push(b"\0")
+        {
             *slot = start as u16;
             self.env_count += 1;
         }

@@ -87,11 +87,14 @@ static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 fn builtin(why: Fallback) -> Policy {
-    match Snapshot::from_bytes(crate::BUILTIN_SNAPSHOT) {
-        Ok(s) => Policy::Builtin(s, why),
+    // Validated by build.rs when it was compiled into the library (and by a
+    // unit test); re-checking its CRC on every fallback decision would cost
+    // more than the decision.
+    match Snapshot::from_validated(crate::BUILTIN_SNAPSHOT) {
+        Some(s) => Policy::Builtin(s, why),
         // build.rs validated these bytes; if that ever failed, nothing is
         // allowed rather than everything.
-        Err(_) => Policy::Nothing,
+        None => Policy::Nothing,
     }
 }
 
@@ -165,5 +168,18 @@ pub fn current(path: &[u8]) -> Policy {
         }
     } else {
         builtin(Fallback::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_builtin_snapshot_is_valid() {
+        let s = policy_cache::Snapshot::from_bytes(crate::BUILTIN_SNAPSHOT).expect("valid");
+        assert!(s.policy_count() > 0);
+        assert_eq!(
+            s.flags() & policy_cache::snapshot::FLAG_BUILTIN,
+            policy_cache::snapshot::FLAG_BUILTIN
+        );
     }
 }

@@ -461,7 +461,7 @@ fn a_snapshot_deleted_or_corrupted_mid_run_falls_back_to_the_default_policy() {
     // A running shell: waits for "go", then tries two things.
     let script =
         "while [ ! -e go ]; do sleep 0.02; done; touch blocked-marker; rm -rf ~; echo done";
-    let mut child = w
+    let child = w
         .bash(script)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -233,6 +233,14 @@ pub(crate) fn program_key(toks: &[u8]) -> Option<Vec<u8>> {
     (!key.is_empty()).then_some(key)
 }
 
+/// Does a command pattern span several segments (`curl * | bash`,
+/// `make && make install`)? Only those may grant on the whole string.
+pub(crate) fn is_composite(pat: &str) -> bool {
+    ["|", ";", "&&", "$(", "`", "\n", " & "]
+        .iter()
+        .any(|op| pat.contains(op))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,12 +302,4 @@ mod tests {
         assert_eq!(key("python* -c *"), None);
         assert_eq!(key("* | bash"), None);
     }
-}
-
-/// Does a command pattern span several segments (`curl * | bash`,
-/// `make && make install`)? Only those may grant on the whole string.
-pub(crate) fn is_composite(pat: &str) -> bool {
-    ["|", ";", "&&", "$(", "`", "\n", " & "]
-        .iter()
-        .any(|op| pat.contains(op))
 }

@@ -204,11 +204,14 @@ pub fn path<'o>(p: &[u8], home: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
         return None;
     }
     let base = len; // components are never popped below this
+    // A component needs a `/` before it unless it starts the path or
+    // follows the root `/`.
+    let needs_sep =
+        |out: &[u8], len: usize| len > base || (base > 0 && out.get(base - 1) != Some(&b'/'));
     for comp in rest.split(|&c| c == b'/') {
         match comp {
             b"" | b"." => {}
             b".." => {
-                // Pop the last component if there is one that is not "..".
                 let cur = out.get(base..len).unwrap_or(&[]);
                 let last_start = cur.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
                 let last = sub(cur, last_start, cur.len());
@@ -222,10 +225,8 @@ pub fn path<'o>(p: &[u8], home: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
                 } else if cur.is_empty() && base > 0 && out.first() == Some(&b'/') {
                     // "/.." is "/".
                 } else {
-                    if len > base || (base > 0 && out.get(base - 1) != Some(&b'/')) {
-                        if !put(out, b'/', &mut len) {
-                            return None;
-                        }
+                    if needs_sep(out, len) && !put(out, b'/', &mut len) {
+                        return None;
                     }
                     for &c in b".." {
                         if !put(out, c, &mut len) {
@@ -235,10 +236,8 @@ pub fn path<'o>(p: &[u8], home: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
                 }
             }
             _ => {
-                if len > base || (base > 0 && out.get(base - 1) != Some(&b'/')) {
-                    if !put(out, b'/', &mut len) {
-                        return None;
-                    }
+                if needs_sep(out, len) && !put(out, b'/', &mut len) {
+                    return None;
                 }
                 for &c in comp {
                     if !put(out, c, &mut len) {

@@ -522,18 +522,28 @@ extern "C" fn init(_argc: c_int, _argv: Argv, envp: Argv) {
     } else {
         envp
     };
-    let lookup = |name: &[u8]| -> Option<&[u8]> {
-        // SAFETY: the process environment at load: NULL-terminated C strings
-        // that live at least until they are replaced, and we copy what we keep.
-        let n = unsafe { envp::count(env) };
-        for i in 0..n {
-            // SAFETY: i < n.
-            let e: &[u8] = unsafe { cstr(*env.add(i)) };
-            if e.len() > name.len() && e.starts_with(name) && e.get(name.len()) == Some(&b'=') {
-                return e.get(name.len() + 1..);
-            }
+    // One pass over the environment: keep only the entries we may ask for.
+    let mut mine: [&[u8]; 24] = [&[]; 24];
+    let mut n_mine = 0usize;
+    // SAFETY: the process environment at load: NULL-terminated C strings.
+    let n = unsafe { envp::count(env) };
+    for i in 0..n {
+        // SAFETY: i < n.
+        let e: &[u8] = unsafe { cstr(*env.add(i)) };
+        let wanted = e.starts_with(b"RAMPART_")
+            || e.starts_with(settings::PRELOAD_VAR)
+            || e.starts_with(b"HOME=");
+        if wanted && let Some(slot) = mine.get_mut(n_mine) {
+            *slot = e;
+            n_mine += 1;
         }
-        None
+    }
+    let lookup = |name: &[u8]| -> Option<&[u8]> {
+        mine.iter().take(n_mine).find_map(|e| {
+            let hit =
+                e.len() > name.len() && e.starts_with(name) && e.get(name.len()) == Some(&b'=');
+            if hit { e.get(name.len() + 1..) } else { None }
+        })
     };
     let mut pw_buf = [0u8; 4096];
     let passwd_home = if lookup(b"RAMPART_USER_HOME").is_some_and(|v| !v.is_empty()) {
@@ -559,6 +569,12 @@ extern "C" fn init(_argc: c_int, _argv: Argv, envp: Argv) {
             lib_path,
         },
     );
+    // Load the snapshot now, so that children forked later (a shell's
+    // fork-then-exec) inherit a validated copy instead of each reading and
+    // checking it again.
+    if s.mode != settings::Mode::Disabled {
+        let _ = crate::snap::current(s.snapshot_path.c_bytes());
+    }
 }
 
 fn unsafe_zeroed_dl_info() -> libc::Dl_info {
