@@ -228,7 +228,7 @@ mod tests {
         timestamp(&mut o, 1_795_305_005, 123_456_789);
         assert_eq!(
             std::str::from_utf8(o.as_bytes()).unwrap(),
-            "2026-11-21T22:30:05.123456Z"
+            "2026-11-21T23:50:05.123456Z"
         );
         let mut b = [0u8; 64];
         let mut o = Out::new(&mut b);
