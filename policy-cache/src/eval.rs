@@ -13,7 +13,7 @@ use crate::bytes::{contains_ci, program_bit, sub};
 use crate::glob::{match_command, match_path};
 use crate::normalise::{self, Argv, Failure, Normalised, Unit};
 use crate::snapshot::layout::*;
-use crate::snapshot::{Action, CondKind, Snapshot};
+use crate::snapshot::{Action, CondKind, INDEX_NONE, Snapshot, trigram_bucket};
 
 /// Longest field that is matched (command, path, URL…). Longer input is
 /// denied, never truncated. Exec arguments cannot exceed this on Linux
@@ -157,13 +157,108 @@ struct Ctx<'c, 's> {
     norm: Option<&'c Normalised<'c>>,
     path: Option<&'c [u8]>,
     bloom: u64,
+    /// Rules worth trying (bit per rule), from the snapshot's trigram
+    /// index; `None`: try every rule.
+    candidates: Option<&'c Candidates>,
+}
+
+/// Candidate rules and patterns (a bit each, on the stack), from the
+/// snapshot's n-gram index. A pattern not marked cannot match any unit of
+/// the call: its key n-gram occurs in every text it matches, and every text
+/// a pattern is matched against was scanned. A rule not marked cannot
+/// fire: none of the patterns of a condition it needs is marked. Hash
+/// collisions only add candidates.
+struct Candidates {
+    rules: [u64; MAX_INDEXED_RULES / 64],
+    pats: [u64; MAX_INDEXED_PATTERNS / 64],
+}
+
+fn bit(set: &[u64], i: u32) -> bool {
+    set.get((i / 64) as usize)
+        .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+}
+
+fn set_bit(set: &mut [u64], i: u32) {
+    if let Some(w) = set.get_mut((i / 64) as usize) {
+        *w |= 1u64 << (i % 64);
+    }
+}
+
+impl Candidates {
+    fn mark(&mut self, (pat, rule): (u32, u32)) {
+        if pat != INDEX_NONE {
+            set_bit(&mut self.pats, pat);
+        }
+        if rule != INDEX_NONE {
+            set_bit(&mut self.rules, rule);
+        }
+    }
+}
+
+/// Fill `out` from the call's n-grams; false when the snapshot has no
+/// index (then everything is tried).
+fn candidates(snap: &Snapshot<'_>, norm: Option<&Normalised<'_>>, out: &mut Candidates) -> bool {
+    let Some(ix) = snap.index() else { return false };
+    for e in ix.always() {
+        out.mark(e);
+    }
+    // Buckets already visited (the same n-gram recurs in every unit).
+    let mut seen = [0u64; 64];
+    let mut visit = |bucket: usize, out: &mut Candidates| {
+        if let Some(s) = seen.get_mut(bucket / 64) {
+            let b = 1u64 << (bucket % 64);
+            if *s & b != 0 {
+                return;
+            }
+            *s |= b;
+        }
+        for e in ix.bucket(bucket) {
+            out.mark(e);
+        }
+    };
+    // Every trigram and bigram (a bigram hashes as (a, b, NUL)).
+    let mut scan = |text: &[u8], out: &mut Candidates| {
+        let mut prev2: Option<u8> = None;
+        let mut prev1: Option<u8> = None;
+        for &c in text {
+            if let Some(b) = prev1 {
+                visit(trigram_bucket(b, c, 0, ix.log2), out);
+                if let Some(a) = prev2 {
+                    visit(trigram_bucket(a, b, c, ix.log2), out);
+                }
+            }
+            prev2 = prev1;
+            prev1 = Some(c);
+        }
+    };
+    if let Some(n) = norm {
+        scan(n.raw().text, out);
+        for u in n.segments() {
+            scan(u.text, out);
+            scan(u.names, out);
+        }
+    }
+    true
 }
 
 /// Decide `call` against `snap`. `scratch` should be at least
 /// [`scratch_needed`] bytes; a smaller one makes large commands deny
 /// ("too complex"), never allow.
 pub fn evaluate<'s>(snap: &Snapshot<'s>, call: &Call<'_>, scratch: &mut [u8]) -> Decision<'s> {
-    match with_ctx(snap, call, scratch, |ctx| decide(ctx)) {
+    match with_ctx(snap, call, scratch, true, |ctx| decide(ctx)) {
+        Ok(d) | Err(d) => d,
+    }
+}
+
+/// [`evaluate`] without the rule index: for tests that check the index
+/// never changes a decision.
+#[doc(hidden)]
+pub fn evaluate_unindexed<'s>(
+    snap: &Snapshot<'s>,
+    call: &Call<'_>,
+    scratch: &mut [u8],
+) -> Decision<'s> {
+    match with_ctx(snap, call, scratch, false, |ctx| decide(ctx)) {
         Ok(d) | Err(d) => d,
     }
 }
@@ -177,7 +272,7 @@ pub fn explain<'s>(
     on_segment: &mut dyn FnMut(&Unit<'_>),
     on_rule: &mut dyn FnMut(u32, u32),
 ) -> Decision<'s> {
-    let r = with_ctx(snap, call, scratch, |ctx| {
+    let r = with_ctx(snap, call, scratch, false, |ctx| {
         if let Some(n) = ctx.norm {
             for u in n.segments() {
                 on_segment(&u);
@@ -207,6 +302,7 @@ fn with_ctx<'s, R>(
     snap: &Snapshot<'s>,
     call: &Call<'_>,
     scratch: &mut [u8],
+    use_index: bool,
     f: impl FnOnce(&Ctx<'_, 's>) -> R,
 ) -> Result<R, Decision<'s>> {
     let too_long = |f: Option<usize>| f.is_some_and(|n| n > MAX_FIELD);
@@ -263,12 +359,18 @@ fn with_ctx<'s, R>(
             bloom |= first_word(u.text);
         }
     }
+    let mut cand = Candidates {
+        rules: [0; MAX_INDEXED_RULES / 64],
+        pats: [0; MAX_INDEXED_PATTERNS / 64],
+    };
+    let indexed = use_index && candidates(snap, norm.as_ref(), &mut cand);
     let ctx = Ctx {
         snap,
         call,
         norm: norm.as_ref(),
         path,
         bloom,
+        candidates: indexed.then_some(&cand),
     };
     Ok(f(&ctx))
 }
@@ -292,6 +394,9 @@ fn decide<'s>(ctx: &Ctx<'_, 's>) -> Decision<'s> {
         let first = p.get(3);
         let mut verdict = None;
         for ri in first..first.saturating_add(p.get(4)) {
+            if ctx.candidates.is_some_and(|c| !bit(&c.rules, ri)) {
+                continue;
+            }
             let r = snap.rule(ri as usize);
             let flags = r.get(5);
             if flags & RULE_KEYED != 0 {
@@ -354,6 +459,17 @@ fn any_pat(snap: &Snapshot<'_>, c: crate::snapshot::Record<'_>, text: &[u8]) -> 
     (first..first.saturating_add(c.get(2))).any(|i| pat_matches(snap, i, text))
 }
 
+/// [`any_pat`] for a command condition: patterns the index ruled out are
+/// skipped.
+fn any_unit_pat(ctx: &Ctx<'_, '_>, c: crate::snapshot::Record<'_>, text: &[u8]) -> bool {
+    let first = c.get(1);
+    match ctx.candidates {
+        Some(cand) => (first..first.saturating_add(c.get(2)))
+            .any(|i| bit(&cand.pats, i) && pat_matches(ctx.snap, i, text)),
+        None => any_pat(ctx.snap, c, text),
+    }
+}
+
 /// Like [`any_pat`], over composite patterns only.
 fn any_composite(snap: &Snapshot<'_>, c: crate::snapshot::Record<'_>, text: &[u8]) -> bool {
     let first = c.get(1);
@@ -397,13 +513,13 @@ fn rule_fires(ctx: &Ctx<'_, '_>, ri: u32) -> bool {
                     saw_match_key = true;
                     any_composite(snap, c, u.text)
                 }
-                Some(CondKind::CommandMatches) => any_pat(snap, c, u.text),
-                Some(CondKind::CommandNotMatches) => !any_pat(snap, c, u.text),
-                Some(CondKind::CommandContains) => any_pat(snap, c, u.text),
+                Some(CondKind::CommandMatches) => any_unit_pat(ctx, c, u.text),
+                Some(CondKind::CommandNotMatches) => !any_unit_pat(ctx, c, u.text),
+                Some(CondKind::CommandContains) => any_unit_pat(ctx, c, u.text),
                 Some(CondKind::EnvAssignments) => u
                     .names
                     .split(|&b| b == b' ')
-                    .any(|n| !n.is_empty() && any_pat(snap, c, n)),
+                    .any(|n| !n.is_empty() && any_unit_pat(ctx, c, n)),
                 Some(_) => true,
                 None => false,
             }

@@ -51,7 +51,7 @@ pub const SCHEMA: &str = "sections:META,STR,POLICY,RULE,COND,PAT,TOK;\
      policy:name_off,name_len,priority,rule_first,rule_count,agent_first,agent_count,session_first,session_count,tool_first,tool_count,file;\
      rule:action,msg_off,msg_len,cond_first,cond_count,flags,bloom_lo,bloom_hi,line,policy;\
      cond:kind,pat_first,pat_count,param_off,param_len;\
-     pat:kind|composite<<8,tok_off,tok_len,src_off,src_len;\
+     pat:kind|composite<<8,tok_off,tok_len;\
      tok:LIT=1,ANY=2,STAR=3,CLASS=4,SEP=5,GLOBSTAR=6";
 
 /// FNV-1a of [`SCHEMA`].
@@ -83,8 +83,15 @@ pub mod layout {
     pub const PAT: usize = 5;
     /// Section: pattern byte code.
     pub const TOK: usize = 6;
+    /// Section: the rule index (trigram buckets → rules).
+    pub const IDX: usize = 7;
     /// Number of sections.
-    pub const SECTIONS: usize = 7;
+    pub const SECTIONS: usize = 8;
+    /// Most rules the index covers (a candidate bitset of this many bits
+    /// lives on the stack); bigger policies are evaluated unindexed.
+    pub const MAX_INDEXED_RULES: usize = 4096;
+    /// Most patterns the index covers (likewise a stack bitset).
+    pub const MAX_INDEXED_PATTERNS: usize = 16384;
 
     /// `u32` fields per META record.
     pub const META_FIELDS: usize = 4;
@@ -95,7 +102,7 @@ pub mod layout {
     /// `u32` fields per COND record.
     pub const COND_FIELDS: usize = 5;
     /// `u32` fields per PAT record.
-    pub const PAT_FIELDS: usize = 5;
+    pub const PAT_FIELDS: usize = 3;
 
     /// Rule flag: matches every call its policy matches (empty `when`).
     pub const RULE_MATCH_ALL: u32 = 1;
@@ -258,7 +265,8 @@ impl SnapshotError {
 #[derive(Clone, Copy, Debug)]
 pub struct Snapshot<'s> {
     bytes: &'s [u8],
-    sections: [(usize, usize); SECTIONS],
+    /// The sections, resolved once.
+    sections: [&'s [u8]; SECTIONS],
 }
 
 /// A record: `u32` fields read from the mapping.
@@ -300,7 +308,7 @@ impl<'s> Snapshot<'s> {
         }
         let mut snap = Snapshot {
             bytes,
-            sections: [(0, 0); SECTIONS],
+            sections: [&[]; SECTIONS],
         };
         if u32_at(payload, 0) as usize != SECTIONS {
             return Err(SnapshotError::Structure);
@@ -313,7 +321,7 @@ impl<'s> Snapshot<'s> {
             if off < table_end || end > payload.len() {
                 return Err(SnapshotError::Structure);
             }
-            *slot = (HEADER_LEN + off, len);
+            *slot = sub_len(payload, off, len);
         }
         snap.validate()
             .map(|()| snap)
@@ -331,7 +339,7 @@ impl<'s> Snapshot<'s> {
         let payload = sub(bytes, HEADER_LEN, bytes.len());
         let mut snap = Snapshot {
             bytes,
-            sections: [(0, 0); SECTIONS],
+            sections: [&[]; SECTIONS],
         };
         for (k, slot) in snap.sections.iter_mut().enumerate() {
             let off = u32_at(payload, 4 + 8 * k) as usize;
@@ -339,16 +347,14 @@ impl<'s> Snapshot<'s> {
             if off.checked_add(len)? > payload.len() {
                 return None;
             }
-            *slot = (HEADER_LEN + off, len);
+            *slot = sub_len(payload, off, len);
         }
         Some(snap)
     }
 
+    #[inline]
     fn section(&self, k: usize) -> &'s [u8] {
-        match self.sections.get(k) {
-            Some(&(off, len)) => sub_len(self.bytes, off, len),
-            None => &[],
-        }
+        self.sections.get(k).copied().unwrap_or(&[])
     }
 
     fn count(&self, k: usize, fields: usize) -> usize {
@@ -412,14 +418,28 @@ impl<'s> Snapshot<'s> {
     pub fn cond(&self, i: usize) -> Record<'s> {
         self.record(COND, COND_FIELDS, i)
     }
+    /// The rule index, when the snapshot has one.
+    pub fn index(&self) -> Option<RuleIndex<'s>> {
+        let sec = self.section(IDX);
+        let log2 = u32_at(sec, 0);
+        if log2 == 0 || log2 > 16 {
+            return None;
+        }
+        let n_always = u32_at(sec, 4) as usize;
+        let buckets = 1usize << log2;
+        let always_end = 8 + 8 * n_always;
+        let offsets_end = always_end + 4 * (buckets + 1);
+        Some(RuleIndex {
+            log2,
+            always: sub(sec, 8, always_end),
+            offsets: sub(sec, always_end, offsets_end),
+            postings: sub(sec, offsets_end, sec.len()),
+        })
+    }
+
     /// Pattern record `i`.
     pub fn pat(&self, i: usize) -> Record<'s> {
         self.record(PAT, PAT_FIELDS, i)
-    }
-    /// Source text of pattern `i` (as written in the policy).
-    pub fn pat_source(&self, i: usize) -> &'s [u8] {
-        let p = self.pat(i);
-        self.str(p.get(3), p.get(4))
     }
 
     fn str_ok(&self, off: u32, len: u32) -> bool {
@@ -484,13 +504,49 @@ impl<'s> Snapshot<'s> {
                 return None;
             }
         }
+        // The index: sizes consistent, offsets ascending, rule ids in range.
+        let idx = self.section(IDX);
+        if !idx.is_empty() {
+            let log2 = u32_at(idx, 0);
+            if log2 == 0 || log2 > 16 || idx.len() % 4 != 0 {
+                return None;
+            }
+            let n_always = u32_at(idx, 4) as usize;
+            let buckets = 1usize << log2;
+            let head = 8usize
+                .checked_add(n_always.checked_mul(8)?)?
+                .checked_add(4 * (buckets + 1))?;
+            if head > idx.len() || (idx.len() - head) % 8 != 0 {
+                return None;
+            }
+            let ix = self.index()?;
+            let n_postings = (idx.len() - head) / 8;
+            let mut prev = 0u32;
+            for b in 0..=buckets {
+                let o = u32_at(ix.offsets, 4 * b);
+                if o < prev || o as usize > n_postings {
+                    return None;
+                }
+                prev = o;
+            }
+            let bad = |(p, r): (u32, u32)| {
+                (p != INDEX_NONE && p as usize >= n_pats)
+                    || (r != INDEX_NONE && r as usize >= n_rules)
+            };
+            if ix
+                .always()
+                .chain((0..buckets).flat_map(|b| ix.bucket(b)))
+                .any(bad)
+            {
+                return None;
+            }
+        }
         let tok_len = self.section(TOK).len();
         for i in 0..n_pats {
             let p = self.pat(i);
-            if !self.str_ok(p.get(3), p.get(4))
-                || (p.get(1) as usize)
-                    .checked_add(p.get(2) as usize)
-                    .is_none_or(|e| e > tok_len)
+            if (p.get(1) as usize)
+                .checked_add(p.get(2) as usize)
+                .is_none_or(|e| e > tok_len)
             {
                 return None;
             }
@@ -506,6 +562,44 @@ impl<'s> Snapshot<'s> {
             }
         }
         Some(())
+    }
+}
+
+/// Bucket of a trigram (ASCII-lowercased) in an index of `2^log2` buckets.
+#[inline]
+pub fn trigram_bucket(a: u8, b: u8, c: u8, log2: u32) -> usize {
+    let x = u32::from(a.to_ascii_lowercase())
+        | (u32::from(b.to_ascii_lowercase()) << 8)
+        | (u32::from(c.to_ascii_lowercase()) << 16);
+    (x.wrapping_mul(0x9E37_79B1) >> (32 - log2.clamp(1, 16))) as usize
+}
+
+/// The rule index, read from the IDX section.
+#[derive(Clone, Copy, Debug)]
+pub struct RuleIndex<'s> {
+    /// Bits of the bucket count.
+    pub log2: u32,
+    always: &'s [u8],
+    offsets: &'s [u8],
+    postings: &'s [u8],
+}
+
+/// An index entry's "no pattern" / "no rule".
+pub const INDEX_NONE: u32 = u32::MAX;
+
+impl<'s> RuleIndex<'s> {
+    /// (pattern, rule) entries that are candidates for every call.
+    pub fn always(&self) -> impl Iterator<Item = (u32, u32)> + 's {
+        let a = self.always;
+        (0..a.len() / 8).map(move |i| (u32_at(a, 8 * i), u32_at(a, 8 * i + 4)))
+    }
+    /// (pattern, rule) entries that may match when the n-gram of `bucket`
+    /// occurs.
+    pub fn bucket(&self, bucket: usize) -> impl Iterator<Item = (u32, u32)> + 's {
+        let start = u32_at(self.offsets, 4 * bucket) as usize;
+        let end = u32_at(self.offsets, 4 * (bucket + 1)) as usize;
+        let p = self.postings;
+        (start..end.max(start)).map(move |i| (u32_at(p, 8 * i), u32_at(p, 8 * i + 4)))
     }
 }
 

@@ -2,8 +2,10 @@
 //! Rust binary) under the real library (`target/release/librampart.so`),
 //! each proving that a denied command did not run and an allowed one did.
 //!
-//! Build the library first: `cargo build --release -p rampart-preload`
-//! (ci/test.sh does).
+//! Build the library first: `cargo build --release -p rampart-preload`,
+//! and for the daemon tests the `rampart` binary: `cargo build -p rampart`
+//! (ci/test.sh does both).
 
+mod daemon;
 mod harness;
 mod library;

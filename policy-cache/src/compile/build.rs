@@ -21,6 +21,9 @@ struct Builder {
     rules: Vec<u32>,
     conds: Vec<u32>,
     pats: Vec<u32>,
+    /// Index entries: (required n-gram or `None` for "always", pattern or
+    /// `NONE`, rule or `NONE`).
+    index: Vec<(Option<Vec<u8>>, u32, u32)>,
 }
 
 impl Builder {
@@ -35,13 +38,14 @@ impl Builder {
     }
 
     /// Append a pattern record; returns its index.
-    fn pattern(&mut self, kind: u32, toks: &[u8], src: &str) -> u32 {
+    /// Append a pattern record; returns its index. The source text is not
+    /// stored: nothing at decision time needs it, and it would double the
+    /// snapshot every process reads and checks.
+    fn pattern(&mut self, kind: u32, toks: &[u8]) -> u32 {
         let idx = (self.pats.len() / PAT_FIELDS) as u32;
-        let (so, sl) = self.string(src.as_bytes());
         let to = self.toks.len() as u32;
         self.toks.extend_from_slice(toks);
-        self.pats
-            .extend_from_slice(&[kind, to, toks.len() as u32, so, sl]);
+        self.pats.extend_from_slice(&[kind, to, toks.len() as u32]);
         idx
     }
 
@@ -81,7 +85,7 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
             for g in list {
                 let t =
                     pattern::command(g, home, false).map_err(|e| err(set, p.file, p.line, e))?;
-                b.pattern(PAT_COMMAND, &t, g);
+                b.pattern(PAT_COMMAND, &t);
             }
             *slot = (first, list.len() as u32);
         }
@@ -92,6 +96,8 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
             let mut has_unit = false;
             let mut keyed = false;
             let mut bloom = 0u64;
+            // (first pattern, end, literal substrings, positive)
+            let mut unit_conds: Vec<(u32, u32, bool, bool)> = Vec::new();
             for c in &r.conds {
                 let first = b.pat_count();
                 for s in &c.patterns {
@@ -99,15 +105,15 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
                     match c.kind {
                         CondKind::PathMatches | CondKind::PathNotMatches => {
                             let t = pattern::path(s, home).map_err(bad)?;
-                            b.pattern(PAT_PATH, &t, s);
+                            b.pattern(PAT_PATH, &t);
                         }
                         CondKind::CommandContains => {
-                            b.pattern(PAT_CONTAINS, s.to_ascii_lowercase().as_bytes(), s);
+                            b.pattern(PAT_CONTAINS, s.to_ascii_lowercase().as_bytes());
                         }
                         CondKind::DomainMatches | CondKind::ToolParamMatches => {
                             let t = pattern::command(&s.to_ascii_lowercase(), home, true)
                                 .map_err(bad)?;
-                            b.pattern(PAT_COMMAND_FOLD, &t, s);
+                            b.pattern(PAT_COMMAND_FOLD, &t);
                         }
                         _ => {
                             let t = pattern::command(s, home, false).map_err(bad)?;
@@ -116,7 +122,7 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
                             } else {
                                 0
                             };
-                            b.pattern(PAT_COMMAND | composite, &t, s);
+                            b.pattern(PAT_COMMAND | composite, &t);
                         }
                     }
                 }
@@ -139,6 +145,14 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
                 }
                 has_positive |= !c.kind.is_negative();
                 has_unit |= c.kind.is_unit();
+                if c.kind.is_unit() {
+                    unit_conds.push((
+                        first,
+                        b.pat_count(),
+                        c.kind == CondKind::CommandContains,
+                        !c.kind.is_negative(),
+                    ));
+                }
                 let (po, pl) = b.string(c.param.as_bytes());
                 b.conds
                     .extend_from_slice(&[c.kind as u32, first, b.pat_count() - first, po, pl]);
@@ -155,6 +169,52 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
             }
             if has_unit {
                 rflags |= RULE_HAS_UNIT_CONDS;
+            }
+            // Index: every pattern of a command condition is keyed by an
+            // n-gram its matches must contain; the rule by one positive
+            // condition whose patterns all have keys (it needs every
+            // positive condition, so any one will do: prefer trigrams).
+            let ri = (b.rules.len() / RULE_FIELDS) as u32;
+            let keyed: Vec<(u32, u32, bool, Vec<Option<Vec<u8>>>)> = unit_conds
+                .iter()
+                .map(|&(first, end, literal, positive)| {
+                    let keys = (first..end)
+                        .map(|i| {
+                            let at = (i as usize) * PAT_FIELDS;
+                            let (to, tl) = (b.pats[at + 1] as usize, b.pats[at + 2] as usize);
+                            let toks = &b.toks[to..to + tl];
+                            let lit = if literal {
+                                toks.to_vec()
+                            } else {
+                                pattern::longest_literal(toks)
+                            };
+                            pattern::rarest_ngram(&lit)
+                        })
+                        .collect();
+                    (first, end, positive, keys)
+                })
+                .collect();
+            let usable = |k: &&(u32, u32, bool, Vec<Option<Vec<u8>>>)| {
+                k.2 && k.3.iter().all(Option::is_some)
+            };
+            let index_cond = if r.match_all {
+                None
+            } else {
+                keyed
+                    .iter()
+                    .filter(usable)
+                    .find(|k| k.3.iter().all(|x| x.as_ref().is_some_and(|v| v.len() == 3)))
+                    .or_else(|| keyed.iter().find(usable))
+                    .map(|k| k.0)
+            };
+            if index_cond.is_none() {
+                b.index.push((None, NONE, ri));
+            }
+            for (first, _, _, keys) in &keyed {
+                let tag = if index_cond == Some(*first) { ri } else { NONE };
+                for (k, key) in keys.iter().enumerate() {
+                    b.index.push((key.clone(), first + k as u32, tag));
+                }
             }
             let (mo, ml) = b.string(r.message.as_bytes());
             let cond_count = (b.conds.len() / COND_FIELDS) as u32 - cond_first;
@@ -190,6 +250,11 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
     }
     let meta = [set.default_action as u32, 0, set.policies.len() as u32, 0];
     let words = |v: &[u32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let index = words(&build_index(
+        &b.index,
+        b.rules.len() / RULE_FIELDS,
+        b.pat_count() as usize,
+    ));
     let sections: [Vec<u8>; SECTIONS] = [
         words(&meta),
         b.strs,
@@ -198,6 +263,7 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
         words(&b.conds),
         words(&b.pats),
         b.toks,
+        index,
     ];
     // Payload: section table, then each section 16-byte aligned.
     let table_len = 4 + 8 * SECTIONS;
@@ -251,4 +317,50 @@ pub fn source_digest(set: &PolicySet) -> [u8; 32] {
         digest.update([0]);
     }
     digest.finalize().into()
+}
+
+/// "No pattern" / "no rule" in an index entry.
+const NONE: u32 = u32::MAX;
+
+/// The IDX section: n-gram buckets → (pattern, rule) entries, plus the
+/// entries to mark always.
+fn build_index(entries: &[(Option<Vec<u8>>, u32, u32)], rules: usize, patterns: usize) -> Vec<u32> {
+    if rules > MAX_INDEXED_RULES || patterns > MAX_INDEXED_PATTERNS {
+        return Vec::new();
+    }
+    let log2 = 11u32;
+    let buckets = 1usize << log2;
+    let mut lists: Vec<Vec<(u32, u32)>> = std::vec![Vec::new(); buckets];
+    let mut always = Vec::new();
+    for (key, pat, rule) in entries {
+        match key {
+            None => always.push((*pat, *rule)),
+            Some(k) => {
+                // Bigrams hash as (a, b, NUL): no text has a NUL.
+                let c = k.get(2).copied().unwrap_or(0);
+                let bucket = crate::snapshot::trigram_bucket(k[0], k[1], c, log2);
+                if !lists[bucket].contains(&(*pat, *rule)) {
+                    lists[bucket].push((*pat, *rule));
+                }
+            }
+        }
+    }
+    let mut out = std::vec![log2, always.len() as u32];
+    for (p, r) in &always {
+        out.push(*p);
+        out.push(*r);
+    }
+    let mut offset = 0u32;
+    for l in &lists {
+        out.push(offset);
+        offset += l.len() as u32;
+    }
+    out.push(offset);
+    for l in lists {
+        for (p, r) in l {
+            out.push(p);
+            out.push(r);
+        }
+    }
+    out
 }

@@ -212,6 +212,69 @@ pub(crate) fn path(pat: &str, home: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// The longest literal run a glob requires (ASCII-lowercased), for the
+/// rule index: any text the glob matches contains it.
+pub(crate) fn longest_literal(toks: &[u8]) -> Vec<u8> {
+    let mut best: Vec<u8> = Vec::new();
+    let mut cur: Vec<u8> = Vec::new();
+    let mut p = 0;
+    while let Some(&op) = toks.get(p) {
+        let size = match op {
+            LIT => {
+                let n = toks.get(p + 1).copied().unwrap_or(0) as usize;
+                cur.extend(
+                    toks.get(p + 2..p + 2 + n)
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(u8::to_ascii_lowercase),
+                );
+                2 + n
+            }
+            _ => {
+                if cur.len() > best.len() {
+                    best = std::mem::take(&mut cur);
+                }
+                cur.clear();
+                match op {
+                    CLASS => 3 + 2 * toks.get(p + 2).copied().unwrap_or(0) as usize,
+                    _ => 1,
+                }
+            }
+        };
+        p += size;
+    }
+    if cur.len() > best.len() {
+        best = cur;
+    }
+    best
+}
+
+/// The n-gram of `lit` to index a pattern by: the least common-looking
+/// trigram (punctuation and digits are rarer in commands than letters and
+/// spaces), or the bigram when `lit` has two bytes; `None` when shorter.
+pub(crate) fn rarest_ngram(lit: &[u8]) -> Option<Vec<u8>> {
+    match lit.len() {
+        0 | 1 => None,
+        2 => Some(lit.to_vec()),
+        _ => {
+            let weight = |c: u8| match c {
+                b'a'..=b'z' => 0,
+                b' ' => 1,
+                _ => 2,
+            };
+            lit.windows(3)
+                .enumerate()
+                .max_by_key(|(i, w)| {
+                    (
+                        w.iter().map(|&c| weight(c)).sum::<u32>(),
+                        std::cmp::Reverse(*i),
+                    )
+                })
+                .map(|(_, w)| w.to_vec())
+        }
+    }
+}
+
 /// The program a command pattern can only match, when its first word is
 /// literal (`git *` → `git`; `*rm*` → none).
 pub(crate) fn program_key(toks: &[u8]) -> Option<Vec<u8>> {

@@ -488,3 +488,48 @@ policies:
     assert_eq!(decide(y, "git status && rm -rf ~").0, Action::Deny);
     assert_eq!(decide(y, "make all | tee build.log").0, Action::Allow);
 }
+
+#[test]
+fn the_rule_index_never_changes_a_decision_of_the_default_policy() {
+    let set = builtin::standard(HOME).unwrap();
+    let bytes = compile(&set, 1).unwrap();
+    let snap = Snapshot::from_bytes(&bytes).unwrap();
+    assert!(snap.index().is_some());
+    let mut commands: std::vec::Vec<String> = set
+        .tests
+        .iter()
+        .filter_map(|t| {
+            t.params
+                .iter()
+                .find(|(k, _)| k == "command")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    assert!(commands.len() > 100);
+    // Mix them, to reach rules through unusual combinations too.
+    let n = commands.len();
+    for i in 0..n {
+        commands.push(std::format!(
+            "{} && {}",
+            commands[i],
+            commands[(i * 7 + 3) % n]
+        ));
+        commands.push(std::format!(
+            "bash -c '{}' | {}",
+            commands[(i * 13 + 5) % n].replace('\'', ""),
+            commands[i]
+        ));
+    }
+    let mut scratch = std::vec![0u8; 1 << 20];
+    for c in &commands {
+        let call = Call::exec(Command::Shell(c.as_bytes()), HOME.as_bytes());
+        let a = crate::eval::evaluate(&snap, &call, &mut scratch);
+        let (aa, ap, am) = (a.action, a.policy, a.message.to_vec());
+        let b = crate::eval::evaluate_unindexed(&snap, &call, &mut scratch);
+        assert_eq!(
+            (aa, ap, am),
+            (b.action, b.policy, b.message.to_vec()),
+            "{c}"
+        );
+    }
+}

@@ -79,6 +79,46 @@ pub(super) fn home_to_tilde(s: &mut Scratch<'_>, w: usize, home: &[u8]) {
     }
 }
 
+/// In a whole shell string, rewrite home (the directory, `$HOME`,
+/// `${HOME}`) at the start of every word to `~`, in place.
+pub(super) fn raw_home_to_tilde(s: &mut Scratch<'_>, home: &[u8]) {
+    let boundary = |c: Option<u8>| match c {
+        None => true,
+        Some(c) => is_meta(c) || matches!(c, b'/' | b'\'' | b'"' | b'`' | b'='),
+    };
+    let len = s.len;
+    let mut r = 0usize;
+    let mut w = 0usize;
+    while r < len {
+        let word_start = r == 0
+            || s.byte(r - 1)
+                .is_some_and(|c| is_meta(c) || matches!(c, b'\'' | b'"' | b'='));
+        let mut cut = 0usize;
+        if word_start {
+            for prefix in [home, b"$HOME".as_slice(), b"${HOME}".as_slice()] {
+                if prefix.len() > 1
+                    && sub(s.buf, r, len).starts_with(prefix)
+                    && boundary(s.byte(r + prefix.len()).filter(|_| r + prefix.len() < len))
+                {
+                    cut = prefix.len();
+                    break;
+                }
+            }
+        }
+        if cut > 0 {
+            s.set(w, b'~');
+            w += 1;
+            r += cut;
+        } else {
+            let c = s.byte(r).unwrap_or(0);
+            s.set(w, c);
+            w += 1;
+            r += 1;
+        }
+    }
+    s.len = w;
+}
+
 impl Parser<'_, '_> {
     #[inline]
     fn b(&self, i: usize) -> Option<u8> {

@@ -121,6 +121,9 @@ pub fn normalise_shell<'s>(
 ) -> Result<Normalised<'s>, Failure> {
     let mut s = Scratch::new(scratch);
     s.push_bytes(script);
+    // The whole string is matched too (composite patterns): home is `~`
+    // there as well.
+    lex::raw_home_to_tilde(&mut s, home);
     let raw_len = s.len;
     if !s.failed() {
         let mut p = lex::Parser { s: &mut s, home };

