@@ -9,3 +9,4 @@
 mod daemon;
 mod harness;
 mod library;
+mod preload_cli;

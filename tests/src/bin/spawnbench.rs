@@ -29,7 +29,13 @@ fn main() {
         .clone();
     let n: usize = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(2000);
     let rounds: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(5);
-    let home = std::env::temp_dir().join(format!("rampart-bench-{}", std::process::id()));
+    // RAMPART_BENCH_HOME: a prepared RAMPART_HOME (with a published
+    // snapshot); otherwise a fresh one (the built-in policy is used).
+    let prepared = std::env::var_os("RAMPART_BENCH_HOME");
+    let home = prepared.clone().map_or_else(
+        || std::env::temp_dir().join(format!("rampart-bench-{}", std::process::id())),
+        std::path::PathBuf::from,
+    );
     std::fs::create_dir_all(&home).expect("bench home");
     let with_env = |c: &mut Command, on: bool| {
         c.env_remove("LD_PRELOAD")
@@ -82,5 +88,7 @@ fn main() {
         b - a,
         b / a
     );
-    let _ = std::fs::remove_dir_all(&home);
+    if prepared.is_none() {
+        let _ = std::fs::remove_dir_all(&home);
+    }
 }
