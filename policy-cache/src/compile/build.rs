@@ -175,7 +175,7 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
             // condition whose patterns all have keys (it needs every
             // positive condition, so any one will do: prefer trigrams).
             let ri = (b.rules.len() / RULE_FIELDS) as u32;
-            let keyed: Vec<(u32, u32, bool, Vec<Option<Vec<u8>>>)> = unit_conds
+            let keyed: Vec<KeyedCond> = unit_conds
                 .iter()
                 .map(|&(first, end, literal, positive)| {
                     let keys = (first..end)
@@ -191,29 +191,39 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
                             pattern::rarest_ngram(&lit)
                         })
                         .collect();
-                    (first, end, positive, keys)
+                    KeyedCond {
+                        first,
+                        positive,
+                        keys,
+                    }
                 })
                 .collect();
-            let usable = |k: &&(u32, u32, bool, Vec<Option<Vec<u8>>>)| {
-                k.2 && k.3.iter().all(Option::is_some)
-            };
+            let usable = |k: &&KeyedCond| k.positive && k.keys.iter().all(Option::is_some);
             let index_cond = if r.match_all {
                 None
             } else {
                 keyed
                     .iter()
                     .filter(usable)
-                    .find(|k| k.3.iter().all(|x| x.as_ref().is_some_and(|v| v.len() == 3)))
+                    .find(|k| {
+                        k.keys
+                            .iter()
+                            .all(|x| x.as_ref().is_some_and(|v| v.len() == 3))
+                    })
                     .or_else(|| keyed.iter().find(usable))
-                    .map(|k| k.0)
+                    .map(|k| k.first)
             };
             if index_cond.is_none() {
                 b.index.push((None, NONE, ri));
             }
-            for (first, _, _, keys) in &keyed {
-                let tag = if index_cond == Some(*first) { ri } else { NONE };
-                for (k, key) in keys.iter().enumerate() {
-                    b.index.push((key.clone(), first + k as u32, tag));
+            for kc in &keyed {
+                let tag = if index_cond == Some(kc.first) {
+                    ri
+                } else {
+                    NONE
+                };
+                for (k, key) in kc.keys.iter().enumerate() {
+                    b.index.push((key.clone(), kc.first + k as u32, tag));
                 }
             }
             let (mo, ml) = b.string(r.message.as_bytes());
@@ -317,6 +327,13 @@ pub fn source_digest(set: &PolicySet) -> [u8; 32] {
         digest.update([0]);
     }
     digest.finalize().into()
+}
+
+/// A command condition's patterns with the n-gram each requires.
+struct KeyedCond {
+    first: u32,
+    positive: bool,
+    keys: Vec<Option<Vec<u8>>>,
 }
 
 /// "No pattern" / "no rule" in an index entry.
