@@ -30,45 +30,36 @@ __attribute__((visibility("hidden"))) rampart_execve_fn rampart_shim_execve;
         va_end(ap_);                                         \
     } while (0)
 
+/* Declare `argv` on the stack holding `arg` and the variadic arguments
+ * after it, NULL-terminated; leaves `ap` just past the terminating NULL. */
+#define COLLECT_ARGV(arg, argv, ap)                          \
+    size_t n_ = 1;                                           \
+    if ((arg) == NULL) n_ = 0; else COUNT_ARGS(arg, n_);     \
+    const char *argv[n_ + 1];                                \
+    va_list ap;                                              \
+    va_start(ap, arg);                                       \
+    if (n_ > 0) argv[0] = (arg);                             \
+    for (size_t i_ = 1; i_ < n_; i_++) argv[i_] = va_arg(ap, const char *); \
+    argv[n_] = NULL;                                         \
+    if (n_ > 0) (void)va_arg(ap, const char *)
+
 __attribute__((visibility("hidden"))) int rampart_execl_impl(const char *path, const char *arg, ...) {
-    size_t n = 1;
-    if (arg == NULL) n = 0; else COUNT_ARGS(arg, n);
-    const char *argv[n + 1];
-    va_list ap;
-    va_start(ap, arg);
-    if (n > 0) argv[0] = arg;
-    for (size_t i = 1; i < n; i++) argv[i] = va_arg(ap, const char *);
-    argv[n] = NULL;
+    COLLECT_ARGV(arg, argv, ap);
     va_end(ap);
     if (!rampart_shim_execv) { errno = ENOSYS; return -1; }
     return rampart_shim_execv(path, (char *const *)argv);
 }
 
 __attribute__((visibility("hidden"))) int rampart_execlp_impl(const char *file, const char *arg, ...) {
-    size_t n = 1;
-    if (arg == NULL) n = 0; else COUNT_ARGS(arg, n);
-    const char *argv[n + 1];
-    va_list ap;
-    va_start(ap, arg);
-    if (n > 0) argv[0] = arg;
-    for (size_t i = 1; i < n; i++) argv[i] = va_arg(ap, const char *);
-    argv[n] = NULL;
+    COLLECT_ARGV(arg, argv, ap);
     va_end(ap);
     if (!rampart_shim_execvp) { errno = ENOSYS; return -1; }
     return rampart_shim_execvp(file, (char *const *)argv);
 }
 
 __attribute__((visibility("hidden"))) int rampart_execle_impl(const char *path, const char *arg, ...) {
-    size_t n = 1;
-    if (arg == NULL) n = 0; else COUNT_ARGS(arg, n);
-    const char *argv[n + 1];
-    va_list ap;
-    va_start(ap, arg);
-    if (n > 0) argv[0] = arg;
-    for (size_t i = 1; i < n; i++) argv[i] = va_arg(ap, const char *);
-    argv[n] = NULL;
+    COLLECT_ARGV(arg, argv, ap);
     /* The environment follows the terminating NULL. */
-    if (n > 0) (void)va_arg(ap, const char *);
     char *const *envp = va_arg(ap, char *const *);
     va_end(ap);
     if (!rampart_shim_execve) { errno = ENOSYS; return -1; }

@@ -57,6 +57,18 @@ pub struct FileId {
     pub mtime_ns: i64,
 }
 
+impl FileId {
+    fn of(st: &libc::stat) -> FileId {
+        FileId {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            size: st.st_size as i64,
+            mtime: st.st_mtime as i64,
+            mtime_ns: st.st_mtime_nsec as i64,
+        }
+    }
+}
+
 /// `stat(path)` → identity. `path` must be NUL-terminated.
 pub fn stat_id(path: &[u8]) -> Option<FileId> {
     if path.last() != Some(&0) {
@@ -69,13 +81,7 @@ pub fn stat_id(path: &[u8]) -> Option<FileId> {
     if r != 0 {
         return None;
     }
-    Some(FileId {
-        dev: st.st_dev as u64,
-        ino: st.st_ino as u64,
-        size: st.st_size as i64,
-        mtime: st.st_mtime as i64,
-        mtime_ns: st.st_mtime_nsec as i64,
-    })
+    Some(FileId::of(&st))
 }
 
 /// An owned file descriptor, closed on drop.
@@ -114,13 +120,7 @@ pub fn fstat_id(fd: &Fd) -> Option<FileId> {
     if unsafe { libc::fstat(fd.0, &mut st) } != 0 {
         return None;
     }
-    Some(FileId {
-        dev: st.st_dev as u64,
-        ino: st.st_ino as u64,
-        size: st.st_size as i64,
-        mtime: st.st_mtime as i64,
-        mtime_ns: st.st_mtime_nsec as i64,
-    })
+    Some(FileId::of(&st))
 }
 
 /// Read until `buf` is full or end of file; returns bytes read.

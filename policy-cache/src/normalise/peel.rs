@@ -489,12 +489,7 @@ impl Parser<'_, '_> {
             let t = self.text(w);
             k = w.1 + 1;
             if t == b"-delete" {
-                let start = self.s.len;
-                self.s.push_bytes(b"rm\0-rf");
-                self.push_paths(paths_start, paths_end);
-                let end = self.s.len;
-                self.s.push(0);
-                self.s.push_desc([start, end - start, 2, names.0, names.1]);
+                self.tree_delete(paths_start, paths_end, names);
             } else if matches!(t, b"-exec" | b"-execdir" | b"-ok" | b"-okdir") {
                 let body_start = k;
                 let mut body_end = k;
@@ -511,12 +506,7 @@ impl Parser<'_, '_> {
                     .word_at(body_start, body_end)
                     .is_some_and(|bw| basename(self.text(bw)) == b"rm")
                 {
-                    let start = self.s.len;
-                    self.s.push_bytes(b"rm\0-rf");
-                    self.push_paths(paths_start, paths_end);
-                    let end = self.s.len;
-                    self.s.push(0);
-                    self.s.push_desc([start, end - start, 2, names.0, names.1]);
+                    self.tree_delete(paths_start, paths_end, names);
                 }
                 // One derived command per starting point (at most four).
                 let mut p = paths_start;
@@ -558,6 +548,16 @@ impl Parser<'_, '_> {
                 }
             }
         }
+    }
+
+    /// The derived segment `rm -rf <paths>` for a tree delete.
+    fn tree_delete(&mut self, paths_start: usize, paths_end: usize, names: (usize, usize)) {
+        let start = self.s.len;
+        self.s.push_bytes(b"rm\0-rf");
+        self.push_paths(paths_start, paths_end);
+        let end = self.s.len;
+        self.s.push(0);
+        self.s.push_desc([start, end - start, 2, names.0, names.1]);
     }
 
     fn push_paths(&mut self, s: usize, e: usize) {

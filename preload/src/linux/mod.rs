@@ -185,6 +185,24 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
 
 unsafe fn do_execv(entry: Entry, path: *const c_char, argv: Argv) -> c_int {
     // SAFETY: caller's contract.
+    unsafe { exec_with_environ(entry, path, argv, Real::Execv, Real::Execve) }
+}
+
+/// The body of the exec calls that use `environ` (`execv`, `execvp` and
+/// their `execl*` forms): decide; if `environ` has lost the library's
+/// variables, call the explicit-environment variant (`with_env`) with them
+/// put back, else the plain one.
+///
+/// # Safety
+/// `path` and `argv` per the libc exec contract.
+unsafe fn exec_with_environ(
+    entry: Entry,
+    path: *const c_char,
+    argv: Argv,
+    plain: Real,
+    explicit: Real,
+) -> c_int {
+    // SAFETY: caller's contract.
     let a = unsafe { CArgv::new(path, argv) };
     if let Some(r) = refused(hook::check(entry, Input::Argv(&a))) {
         return r;
@@ -193,13 +211,13 @@ unsafe fn do_execv(entry: Entry, path: *const c_char, argv: Argv) -> c_int {
     let s = settings::get();
     // SAFETY: environ is a valid environment array.
     if s.loaded && unsafe { envp::needs_fix(s, env) } {
-        let Some(real) = real_fn!(Real::Execve, ExecveFn) else {
+        let Some(real) = real_fn!(explicit, ExecveFn) else {
             return enosys();
         };
         // SAFETY: libc contract.
         return unsafe { with_env(env, |e| real(path, argv, e)) };
     }
-    let Some(real) = real_fn!(Real::Execv, ExecvFn) else {
+    let Some(real) = real_fn!(plain, ExecvFn) else {
         return enosys();
     };
     // SAFETY: libc contract.
@@ -216,25 +234,7 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
 
 unsafe fn do_execvp(entry: Entry, file: *const c_char, argv: Argv) -> c_int {
     // SAFETY: caller's contract.
-    let a = unsafe { CArgv::new(file, argv) };
-    if let Some(r) = refused(hook::check(entry, Input::Argv(&a))) {
-        return r;
-    }
-    let env = current_environ();
-    let s = settings::get();
-    // SAFETY: environ is a valid environment array.
-    if s.loaded && unsafe { envp::needs_fix(s, env) } {
-        let Some(real) = real_fn!(Real::Execvpe, ExecveFn) else {
-            return enosys();
-        };
-        // SAFETY: libc contract.
-        return unsafe { with_env(env, |e| real(file, argv, e)) };
-    }
-    let Some(real) = real_fn!(Real::Execvp, ExecvFn) else {
-        return enosys();
-    };
-    // SAFETY: libc contract.
-    unsafe { real(file, argv) }
+    unsafe { exec_with_environ(entry, file, argv, Real::Execvp, Real::Execvpe) }
 }
 
 /// # Safety
