@@ -19,7 +19,10 @@ cargo fmt --all -- --check
 step "build"
 cargo build --release --locked -p rampart-preload
 ls -l target/release/librampart.so
+# Also builds target/debug/rampart, which the daemon's end-to-end tests run
+# (`cargo test` does not build another package's binary).
 cargo build "${ALL[@]}" --all-targets
+ls -l target/debug/rampart
 
 step "clippy"
 cargo clippy "${ALL[@]}" --all-targets -- -D warnings

@@ -27,6 +27,77 @@ pub enum Command {
         after_help = "The command's own exit status and signals pass through.\nExample: rampart preload --agent codex -- codex"
     )]
     Preload(PreloadArgs),
+    /// Run the daemon: publish and hot-reload the policy snapshot, hold
+    /// approvals, serve the API.
+    #[command(
+        after_help = "The API listens on --addr:--port (bearer token in ~/.rampart/token) and on\n~/.rampart/rampart.sock (this user only, no token).\nSIGHUP or `rampart serve --reload` reloads the policies; SIGTERM stops it."
+    )]
+    Serve(ServeArgs),
+    /// Is the daemon running, which policy is in force, is the library installed?
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the calls waiting for approval.
+    Pending {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a waiting call run.
+    Approve {
+        /// The approval's id (from `rampart pending`).
+        id: String,
+    },
+    /// Refuse a waiting call (it fails with EPERM).
+    Deny {
+        /// The approval's id (from `rampart pending`).
+        id: String,
+    },
+    /// Read, search, count and verify the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(subcommand)]
+    pub action: Option<ServeAction>,
+    /// Address of the HTTP API (keep it on loopback).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub addr: std::net::IpAddr,
+    /// Port of the HTTP API (0 picks a free one).
+    #[arg(long, default_value_t = 9090)]
+    pub port: u16,
+    /// What the API enforces.
+    #[arg(long, value_enum, default_value = "enforce")]
+    pub mode: Mode,
+    /// Policy file or directory (default: ~/.rampart/policies, else the built-in policy).
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+    /// How long a call that needs approval waits before it is denied (120s, 2m, 500ms).
+    #[arg(long, default_value = "120s", value_parser = daemon::serve::parse_duration)]
+    pub approval_timeout: std::time::Duration,
+    /// Ask the running daemon to reload its policies, print the result, exit.
+    #[arg(long)]
+    pub reload: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServeAction {
+    /// Run the daemon at login: a systemd user unit (Linux) or a launchd agent (macOS).
+    Install {
+        /// Print the file and the commands, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Stop running the daemon at login and remove the file `install` wrote.
+    Uninstall {
+        /// Print what would be done, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,4 +223,90 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// The latest decisions (records not yet ingested are marked pending).
+    Tail {
+        /// How many.
+        #[arg(short = 'n', long = "lines", default_value_t = 20)]
+        lines: usize,
+        /// Keep printing new decisions as they happen.
+        #[arg(short, long)]
+        follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decisions matching text and filters.
+    Search {
+        /// Text to look for in the command, path, URL, message, policies.
+        text: Option<String>,
+        #[command(flatten)]
+        filter: AuditFilter,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per agent: total, allowed, denied, asked, watched; top policies.
+    Stats {
+        /// Only since (24h, 7d, 2026-11-21, 2026-11-21T10:00).
+        #[arg(long)]
+        since: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the whole hash chain.
+    #[command(
+        after_help = "Exit codes: 0 the chain is intact, 1 it is broken (file:line and sequence named)."
+    )]
+    Verify,
+    /// Write the decisions as JSON lines or CSV.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        #[command(flatten)]
+        filter: AuditFilter,
+    },
+    /// Ingest the spool in this process (when no daemon runs).
+    #[command(hide = true)]
+    Ingest {
+        /// Records per group commit.
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Keep ingesting every 200 ms.
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+pub struct AuditFilter {
+    /// Only this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Only this session.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Only this tool (exec, read, write, fetch).
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Only this decision (allow, watch, ask, deny).
+    #[arg(long)]
+    pub decision: Option<String>,
+    /// Only since (24h, 7d, 2026-11-21, 2026-11-21T10:00).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only before.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
 }

@@ -1,9 +1,31 @@
-//! Rampart's per-user state and the daemon's building blocks.
+//! Rampart's per-user state and the daemon, `rampart serve`.
 //!
-//! [`RampartHome`] is the layout of `~/.rampart/` (ARCHITECTURE.md, "Per-user
-//! state") shared by the CLI, the daemon and (by convention) the library;
-//! [`PolicySource`] decides which policies are in force.
+//! - [`RampartHome`] is the layout of `~/.rampart/` (ARCHITECTURE.md,
+//!   "Per-user state") shared by the CLI, the daemon and (by convention) the
+//!   library; [`PolicySource`] decides which policies are in force.
+//! - [`serve`] is the daemon: it compiles and publishes the snapshot the
+//!   library maps, reloads it when a policy changes, holds `ask` approvals
+//!   and serves the HTTP API on `127.0.0.1` (bearer token) and on the Unix
+//!   socket (peer uid checked).
+//! - [`client`] is the small blocking HTTP/1.1 client the CLI uses to talk to
+//!   the daemon over its Unix socket.
+//! - [`service`] writes the systemd user unit or launchd agent that runs the
+//!   daemon at login (`rampart serve install`).
+//!
+//! ```no_run
+//! let home = daemon::RampartHome::from_env();
+//! let status = daemon::client::get(&home.socket_path(), "/v1/status");
+//! match status {
+//!     Ok(r) => println!("{}", String::from_utf8_lossy(&r.body)),
+//!     Err(e) => eprintln!("{e}"),
+//! }
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod client;
+pub mod serve;
+pub mod service;
 
 use policy_cache::compile::{LoadError, PolicySet, builtin};
 use std::path::{Path, PathBuf};
@@ -61,6 +83,33 @@ impl RampartHome {
     /// `lib/`: the installed library.
     pub fn lib_dir(&self) -> PathBuf {
         self.root.join("lib")
+    }
+    /// `spool/current.jsonl`: the records the daemon has not ingested yet.
+    pub fn spool_path(&self) -> PathBuf {
+        self.spool_dir().join("current.jsonl")
+    }
+    /// `serve.lock`: held by the running daemon (one per home); holds its pid.
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join("serve.lock")
+    }
+
+    /// Records waiting in the spool: `(lines, bytes)` of
+    /// `spool/current.jsonl` (zeros when there is none).
+    pub fn spool_backlog(&self) -> (u64, u64) {
+        use std::io::Read;
+        let Ok(mut f) = std::fs::File::open(self.spool_path()) else {
+            return (0, 0);
+        };
+        let (mut lines, mut bytes) = (0u64, 0u64);
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = f.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            bytes += n as u64;
+            lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        (lines, bytes)
     }
 
     /// Create the root, `cache/`, `spool/` and `audit/` (0700 where private).

@@ -52,10 +52,8 @@ fn exchange(mut s: impl Read + Write, raw: &[u8]) -> Reply {
     let _ = s.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    // 0: the connection closed without an answer.
+    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     let chunked = head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
@@ -463,12 +461,14 @@ fn bad_requests_get_the_right_4xx_and_the_daemon_carries_on() {
         r#"{"approved": true}"#,
     );
     assert_eq!(r.status, 404);
+    // Oversized headers: 431, or the connection is cut before the answer
+    // can be read (the rest of the request was never read).
     let huge_header = format!(
         "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
-        "b".repeat(100 << 10)
+        "b".repeat(1 << 20)
     );
     let r = d.uds_raw(huge_header.as_bytes());
-    assert_eq!(r.status, 431, "{}", r.head);
+    assert!(r.status == 431 || r.status == 0, "{}", r.head);
     // A client that sends half a request and stalls is cut off without
     // harming anyone else.
     let mut slow = UnixStream::connect(&d.sock).expect("connect");
@@ -692,6 +692,23 @@ fn a_daemon_killed_while_a_call_waits_denies_it_promptly() {
 }
 
 #[test]
+fn a_caller_that_goes_away_withdraws_its_approval() {
+    let (w, d) = served("serve-ask-gone");
+    let mut child = spawn_bash(&w, "touch ask-marker");
+    let id = d.wait_pending(1, 20)[0]["id"].as_str().unwrap().to_string();
+    child.kill().expect("kill the waiting caller");
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !d.pending().is_empty() {
+        assert!(Instant::now() < deadline, "still pending: {}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = approve_via_cli(&w, "approve", &id);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!exists(&w.marker("ask-marker")));
+}
+
+#[test]
 fn sigterm_denies_waiting_calls_and_removes_the_socket() {
     let (w, mut d) = served("serve-ask-term");
     let child = spawn_bash(&w, "touch ask-marker");
@@ -873,4 +890,59 @@ fn the_event_stream_and_metrics_report_decisions_approvals_and_reloads() {
     ] {
         assert!(m.body.contains(line), "{line} missing from\n{}", m.body);
     }
+}
+
+#[test]
+fn serve_install_writes_a_user_unit_once_and_never_touches_a_foreign_one() {
+    let w = World::new("serve-install");
+    // No systemctl on PATH: the commands are printed, not run.
+    let svc = |args: &[&str]| {
+        let mut c = w.daemon_cmd();
+        c.args(args)
+            .env("PATH", "/nonexistent")
+            .env_remove("XDG_CONFIG_HOME");
+        run(c, 30)
+    };
+    let unit = w.home.join(".config/systemd/user/rampart.service");
+    let out = svc(&["serve", "install", "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ExecStart="), "{}", stdout(&out));
+    assert!(!unit.exists(), "a dry run writes nothing");
+
+    let out = svc(&["serve", "install"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("systemctl --user enable --now rampart.service"),
+        "{}",
+        stdout(&out)
+    );
+    let text = std::fs::read_to_string(&unit).expect("unit written");
+    assert!(
+        text.contains(" serve\n") && text.contains("RAMPART_HOME="),
+        "{text}"
+    );
+    let out = svc(&["serve", "install"]);
+    assert!(
+        stdout(&out).contains("already installed"),
+        "{}",
+        stdout(&out)
+    );
+    let out = svc(&["serve", "uninstall"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!unit.exists());
+
+    std::fs::write(&unit, "[Service]\nExecStart=/usr/bin/mine\n").unwrap();
+    let out = svc(&["serve", "install"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not written by rampart"),
+        "{}",
+        stderr(&out)
+    );
+    let out = svc(&["serve", "uninstall"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(&unit).unwrap(),
+        "[Service]\nExecStart=/usr/bin/mine\n"
+    );
 }

@@ -6,6 +6,7 @@
 //! and for the daemon tests the `rampart` binary: `cargo build -p rampart`
 //! (ci/test.sh does both).
 
+mod audit;
 mod daemon;
 mod harness;
 mod library;

@@ -1,7 +1,11 @@
 //! One module per command; each returns the exit code.
 
+mod approvals;
+mod audit;
 mod policy;
 pub mod preload;
+mod serve;
+mod status;
 mod test;
 
 use crate::cli::{Cli, Command, PolicyCommand};
@@ -29,6 +33,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             policy: a.policy.as_deref(),
             command: &a.command,
         }),
+        Command::Serve(a) => serve::run(a),
+        Command::Status { json } => status::run(json),
+        Command::Pending { json } => approvals::pending(json),
+        Command::Approve { id } => approvals::resolve(&id, true),
+        Command::Deny { id } => approvals::resolve(&id, false),
+        Command::Audit(a) => audit::run(a),
     }
 }
 
