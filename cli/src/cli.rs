@@ -45,6 +45,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check the installation, and whether the library can protect a program.
+    #[command(after_help = "Exit codes: 0 everything checked is fine, 1 a problem was found.")]
+    Doctor {
+        /// Programs to check (looked up on PATH): dynamic, static, setuid?
+        programs: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Let a waiting call run.
     Approve {
         /// The approval's id (from `rampart pending`).

@@ -182,3 +182,36 @@ fn a_missing_library_is_a_clear_error() {
         );
     }
 }
+
+#[test]
+fn doctor_sees_the_library_decide_and_names_programs_it_cannot_protect() {
+    let w = World::new("doctor");
+    let mut c = Command::new(rampart());
+    c.args(["doctor", "bash", "/sbin/ldconfig"])
+        .env("RAMPART_HOME", &w.rampart_home)
+        .env("RAMPART_LIB", library());
+    let out = run(c, 30);
+    let so = stdout(&out);
+    assert!(
+        so.contains("ok   library loads: loaded into /bin/sh and decided its exec"),
+        "{so}"
+    );
+    assert!(
+        so.contains("ok   program bash:") && so.contains("is dynamically linked"),
+        "{so}"
+    );
+    assert!(
+        so.contains("FAIL program /sbin/ldconfig:") && so.contains("is statically linked"),
+        "{so}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a program that cannot be protected is a failed check"
+    );
+    let mut c = Command::new(rampart());
+    c.args(["doctor", "bash"])
+        .env("RAMPART_HOME", &w.rampart_home)
+        .env("RAMPART_LIB", library());
+    assert_eq!(run(c, 30).status.code(), Some(0));
+}

@@ -2,6 +2,7 @@
 
 mod approvals;
 mod audit;
+mod doctor;
 mod policy;
 pub mod preload;
 mod serve;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }),
         Command::Serve(a) => serve::run(a),
         Command::Status { json } => status::run(json),
+        Command::Doctor { programs, json } => doctor::run(&programs, json),
         Command::Pending { json } => approvals::pending(json),
         Command::Approve { id } => approvals::resolve(&id, true),
         Command::Deny { id } => approvals::resolve(&id, false),

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Benchmarks. Not part of ci/test.sh (they take minutes and their numbers
+# only mean something on a quiet machine); CI proves they compile through
+# `cargo build --all-targets`.
+#
+#   ci/bench.sh            run every section
+#   ci/bench.sh SECTION…   run only the named sections (e.g. `policy-cache`)
+#
+# Each section is a function `section_<name>` with a header comment saying
+# what it measures and who owns it; add new ones below and list them in
+# SECTIONS. A section prints criterion's full output to target/bench/<name>.log
+# and a short summary (benchmark name, median) to stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+# Print "name  median" (and the median throughput, when reported) for each
+# benchmark in criterion's output on stdin. Criterion prints the name on a
+# line of its own (or before `time:` when short), then `time: [low median
+# high]`, then optionally `thrpt:` and a `change:` block comparing with the
+# previous run, which is skipped.
+criterion_medians() {
+    awk '
+        /^[^ ]/ {
+            changes = 0
+            if ($0 ~ /time:/) { name = $0; sub(/[ ]+time:.*/, "", name) }
+            else if ($0 !~ /^(Benchmarking|Found|Gnuplot|Warning|WARNING|decision:)/) name = $0
+        }
+        /^[ ]+change:/ { changes = 1 }
+        !changes && /(time|thrpt):[ ]+\[/ {
+            s = $0; sub(/.*:[ ]+\[/, "", s); split(s, v, " ")
+            printf "  %-40s %10s %s\n", ($0 ~ /thrpt:/ ? "" : name), v[3], v[4]
+        }
+    '
+}
+
+# --- policy-cache: evaluate / validate / compile (owner: policy-cache) -------
+# The hot path with the built-in default policy: evaluate() on ordinary dev
+# commands, denied attacks and 1 KiB–1 MiB `bash -c` scripts (MiB/s should
+# stay flat as length grows), Snapshot::from_bytes on the default snapshot,
+# and compiling the default policy. About 2–3 minutes on 2 cores.
+section_policy_cache() {
+    step "policy-cache: cargo bench -p policy-cache --bench evaluate"
+    mkdir -p target/bench
+    cargo bench -p policy-cache --bench evaluate -- --noplot 2>&1 | tee target/bench/policy-cache.log >/dev/null
+    grep '^decision:' target/bench/policy-cache.log | sed 's/^/  /' || true
+    echo "  medians (full output: target/bench/policy-cache.log):"
+    criterion_medians < target/bench/policy-cache.log
+}
+
+SECTIONS=(policy_cache)
+
+if [ "$#" -gt 0 ]; then
+    SECTIONS=("${@//-/_}")
+fi
+for s in "${SECTIONS[@]}"; do
+    if ! declare -F "section_$s" >/dev/null; then
+        echo "unknown bench section: $s" >&2
+        exit 2
+    fi
+    "section_$s"
+done
