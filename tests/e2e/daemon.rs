@@ -946,3 +946,54 @@ fn serve_install_writes_a_user_unit_once_and_never_touches_a_foreign_one() {
         "[Service]\nExecStart=/usr/bin/mine\n"
     );
 }
+
+#[test]
+fn the_daemon_ingests_library_decisions_and_audits_api_decisions_into_one_chain() {
+    let (w, d) = served("serve-audit");
+    // A decision made in-process by the library…
+    let out = finish(spawn_bash(&w, "touch blocked-marker; touch ok-marker"), 30);
+    assert!(
+        !w.marker("blocked-marker").exists(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // …and one through the API, with a secret that must not be written.
+    let body = r#"{"agent": "api-test", "params": {"command": "curl -H 'Authorization: Bearer abcdef0123456789' https://x"}}"#;
+    assert_eq!(d.uds("POST", "/v1/preflight/exec", body).status, 200);
+    // The library's record reaches the log within a second or so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut log = String::new();
+    while std::time::Instant::now() < deadline {
+        log = std::fs::read_dir(w.rampart_home.join("audit"))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect::<String>()
+            })
+            .unwrap_or_default();
+        if log.contains("touch blocked-marker") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        log.contains("touch blocked-marker"),
+        "library decision not ingested:\n{log}"
+    );
+    assert!(
+        log.contains("\"source\":\"api\"") && log.contains("api-test"),
+        "API decision not audited:\n{log}"
+    );
+    assert!(
+        !log.contains("abcdef0123456789"),
+        "a bearer token reached the audit log:\n{log}"
+    );
+    let verify = rampart(&w, &["audit", "verify"]);
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}

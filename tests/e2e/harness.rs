@@ -134,16 +134,50 @@ impl World {
         p
     }
 
-    /// Parsed spool records.
+    /// Decision records: those a running daemon already ingested into the
+    /// audit log (oldest first), then those still in the spool.
+    ///
+    /// Records move one way — `spool/current.jsonl` → `spool/ingest-*` →
+    /// `audit/*.jsonl` — so reading in the opposite order sees every record
+    /// at least once even while the daemon ingests (a record may be seen
+    /// twice; the tests that count records run without a daemon).
     pub fn records(&self) -> Vec<serde_json::Value> {
-        let p = self.rampart_home.join("spool/current.jsonl");
-        let text = std::fs::read_to_string(p).unwrap_or_default();
-        text.lines()
-            .map(|l| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("spool line is not JSON ({e}): {l}"))
-            })
-            .collect()
+        let read = |f: &Path, out: &mut Vec<serde_json::Value>| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            for l in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{} line is not JSON ({e}): {l}", f.display()));
+                // Audit files open with a header naming the previous file.
+                if v.get("decision").is_some() {
+                    out.push(v);
+                }
+            }
+        };
+        let listed = |dir: &str, keep: &dyn Fn(&str) -> bool| -> Vec<PathBuf> {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(self.rampart_home.join(dir))
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(keep))
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        let mut spool = Vec::new();
+        read(&self.rampart_home.join("spool/current.jsonl"), &mut spool);
+        let mut inflight = Vec::new();
+        for f in listed("spool", &|n| n.starts_with("ingest-")) {
+            read(&f, &mut inflight);
+        }
+        let mut out = Vec::new();
+        for f in listed("audit", &|n| n.ends_with(".jsonl")) {
+            read(&f, &mut out);
+        }
+        out.extend(inflight);
+        out.extend(spool);
+        out
     }
 
     /// Records whose command contains `needle`.

@@ -345,6 +345,29 @@ impl Ingestor {
         Ok(())
     }
 
+    /// Append decisions made through the API in one group commit (one
+    /// fsync); durable when this returns `Ok`. Returns the sealed records.
+    pub fn append_api_decisions(
+        &mut self,
+        records: Vec<AuditRecord>,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        let now = time::rfc3339(time::now_micros());
+        let mut batch: Vec<AuditRecord> = records
+            .into_iter()
+            .map(|mut r| {
+                r.source = "api".into();
+                r.spool_file = None;
+                r.spool_line = None;
+                if r.time.is_empty() {
+                    r.time = now.clone();
+                }
+                r
+            })
+            .collect();
+        self.log.append(&mut batch)?;
+        Ok(batch)
+    }
+
     /// Append a decision made through the API; durable (fsynced) when this
     /// returns `Ok`. `source` is set to `api`, `time` to now when empty;
     /// the sealed record (seq, id, hash) is returned.

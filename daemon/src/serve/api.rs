@@ -186,11 +186,34 @@ async fn preflight(
     Path(tool): Path<String>,
     JsonBody(req): JsonBody<PreflightRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let (response, record) = preflight_decide(&d, &tool, &req)?;
+    // Durable before the response (group-committed with concurrent ones).
+    if let (Some(w), Some(record)) = (&d.audit, record) {
+        w.append(record).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the decision could not be audited: {e}"),
+            )
+        })?;
+    }
+    Ok(axum::Json(response))
+}
+
+/// Decide a preflight request: the response body, and the audit record.
+fn preflight_decide(
+    d: &Daemon,
+    tool: &str,
+    req: &PreflightRequest,
+) -> Result<(Value, Option<crate::audit::AuditRecord>), ApiError> {
+    let tool = tool.to_string();
     if d.mode == Mode::Disabled {
-        return Ok(axum::Json(json!({
-            "allowed": true, "decision": "allow", "message": "rampart is disabled",
-            "matched_policies": [], "eval_duration_us": 0, "mode": "disabled",
-        })));
+        return Ok((
+            json!({
+                "allowed": true, "decision": "allow", "message": "rampart is disabled",
+                "matched_policies": [], "eval_duration_us": 0, "mode": "disabled",
+            }),
+            None,
+        ));
     }
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
@@ -261,16 +284,34 @@ async fn preflight(
             "generation": cur.generation, "eval_duration_us": eval_us,
         }),
     );
-    Ok(axum::Json(json!({
-        "allowed": allowed,
-        "decision": action,
-        "message": message,
-        "matched_policies": matched,
-        "policy": deciding,
-        "eval_duration_us": eval_us,
-        "generation": cur.generation,
-        "mode": d.mode.as_str(),
-    })))
+    let record = crate::audit::AuditRecord {
+        agent: req.agent.clone(),
+        session: req.session.clone(),
+        tool: tool.clone(),
+        command: command.map(|c| String::from_utf8_lossy(c).into_owned()),
+        path: path.map(|p| String::from_utf8_lossy(p).into_owned()),
+        url: url.map(|u| String::from_utf8_lossy(u).into_owned()),
+        decision: action.to_string(),
+        outcome: Some(if allowed { "allowed" } else { "blocked" }.to_string()),
+        policies: matched.clone(),
+        message: message.clone(),
+        generation: cur.generation,
+        pid: std::process::id(),
+        ..Default::default()
+    };
+    Ok((
+        json!({
+            "allowed": allowed,
+            "decision": action,
+            "message": message,
+            "matched_policies": matched,
+            "policy": deciding,
+            "eval_duration_us": eval_us,
+            "generation": cur.generation,
+            "mode": d.mode.as_str(),
+        }),
+        Some(record),
+    ))
 }
 
 /// `POST /v1/policy/reload`. A body, if any, is read and ignored (a body

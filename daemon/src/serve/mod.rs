@@ -17,6 +17,7 @@
 mod access;
 mod api;
 mod approvals;
+mod audit_writer;
 mod events;
 mod listen;
 mod metrics;
@@ -181,6 +182,8 @@ pub(crate) struct Daemon {
     tcp_addr: SocketAddr,
     /// The user's home for `~` in calls.
     user_home: String,
+    /// The audit log writer for API decisions (None: audit unavailable).
+    audit: Option<audit_writer::AuditWriter>,
 }
 
 impl Daemon {
@@ -283,7 +286,24 @@ async fn serve(config: Config, token: access::Token) -> Result<(), ServeError> {
             what: "compiling the policies".into(),
             source: std::io::Error::other(e.to_string()),
         })?;
+    // The audit trail: one ingester (spool → hash-chained log), shared by
+    // the periodic/notified ingest task and the API decisions' writer.
+    let ingest_home = home.clone();
+    let ingestor = tokio::task::spawn_blocking(move || crate::audit::Ingestor::new(&ingest_home))
+        .await
+        .map_err(|e| ServeError::Io {
+            what: "opening the audit log".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    let ingestor = match ingestor {
+        Ok(i) => Some(Arc::new(std::sync::Mutex::new(i))),
+        Err(e) => {
+            tracing::warn!("audit ingest unavailable: {e}");
+            None
+        }
+    };
     let d = Arc::new(Daemon {
+        audit: ingestor.clone().map(audit_writer::AuditWriter::start),
         home: home.clone(),
         mode: config.mode,
         approval_timeout: config.approval_timeout,
@@ -311,6 +331,44 @@ async fn serve(config: Config, token: access::Token) -> Result<(), ServeError> {
             None
         }
     };
+
+    let (spool_tx, mut spool_changes) = tokio::sync::mpsc::channel::<()>(1);
+    let _spool_watcher = match watch::start_spool(&home.spool_dir(), spool_tx) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(
+                "not watching {}: {e}; the spool is scanned every 200 ms",
+                home.spool_dir().display()
+            );
+            None
+        }
+    };
+    let (ingest_stop_tx, mut ingest_stop) = tokio::sync::watch::channel(false);
+    let ingest_task = ingestor.clone().map(|ing| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let last = tokio::select! {
+                    _ = tick.tick() => false,
+                    Some(()) = spool_changes.recv() => false,
+                    _ = ingest_stop.changed() => true,
+                };
+                let ing = ing.clone();
+                let r = tokio::task::spawn_blocking(move || match ing.lock() {
+                    Ok(mut i) => i.ingest_once().map(|_| ()),
+                    Err(_) => Ok(()),
+                })
+                .await;
+                if let Ok(Err(e)) = r {
+                    tracing::warn!("audit ingest: {e}; retrying");
+                }
+                if last {
+                    break;
+                }
+            }
+        })
+    });
 
     let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
@@ -364,6 +422,12 @@ async fn serve(config: Config, token: access::Token) -> Result<(), ServeError> {
         .is_err()
     {
         tracing::info!("closing connections still open after 3 s");
+    }
+    // A last ingest, so that nothing spooled before the stop waits for the
+    // next start.
+    let _ = ingest_stop_tx.send(true);
+    if let Some(t) = ingest_task {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }
     let _ = std::fs::remove_file(&sock_path);
     tracing::info!("rampart serve stopped");

@@ -21,10 +21,30 @@ pub type Watcher = Debouncer<notify::RecommendedWatcher, RecommendedCache>;
 
 /// Watch `dir`; each settled burst of relevant changes sends `()` on `tx`.
 pub fn start(dir: &Path, tx: mpsc::Sender<()>) -> notify::Result<Watcher> {
+    start_with(dir, tx, relevant)
+}
+
+/// Watch the spool directory: any change to a `.jsonl` file there (the
+/// library appending a record) wakes the ingester.
+pub fn start_spool(dir: &Path, tx: mpsc::Sender<()>) -> notify::Result<Watcher> {
+    start_with(dir, tx, |e| {
+        !matches!(e.kind, EventKind::Access(_))
+            && e.paths.iter().any(|p| {
+                p.extension().and_then(|x| x.to_str()) == Some("jsonl")
+                    && p.file_name().and_then(|n| n.to_str()) != Some("quarantine.jsonl")
+            })
+    })
+}
+
+fn start_with(
+    dir: &Path,
+    tx: mpsc::Sender<()>,
+    relevant: fn(&notify::Event) -> bool,
+) -> notify::Result<Watcher> {
     let mut debouncer = new_debouncer(DEBOUNCE, None, move |res: DebounceEventResult| match res {
         Ok(events) => {
             for e in &events {
-                tracing::debug!(kind = ?e.event.kind, paths = ?e.event.paths, "policies directory changed");
+                tracing::debug!(kind = ?e.event.kind, paths = ?e.event.paths, "watched directory changed");
             }
             if events.iter().any(|e| relevant(&e.event)) {
                 // Full: a reload is already due, it will see this change.
@@ -33,7 +53,7 @@ pub fn start(dir: &Path, tx: mpsc::Sender<()>) -> notify::Result<Watcher> {
         }
         Err(errors) => {
             for e in errors {
-                tracing::warn!("watching the policies: {e}");
+                tracing::warn!("watching {}: {e}", "a directory");
             }
         }
     })?;
