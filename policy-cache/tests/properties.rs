@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use globset::GlobBuilder;
 use policy_cache::compile::{self, PolicySet, tokenise_command_glob, tokenise_path_glob};
+use policy_cache::eval::evaluate_unindexed;
 use policy_cache::glob::{match_command, match_path};
 use policy_cache::normalise::{
     Argv, Failure, Normalised, normalise_argv, normalise_shell, scratch_size,
@@ -518,7 +519,8 @@ fn argv_len(args: &[Vec<u8>]) -> usize {
 }
 
 /// Evaluate `cmd` with a full scratch buffer and with one of `small` bytes:
-/// the small one may only refuse ("too complex"), never decide otherwise.
+/// the small one may only refuse ("too complex"), never decide otherwise;
+/// and the rule index never changes a decision.
 fn evaluate_both_ways(cmd: Command<'_>, small: usize) -> Result<(), TestCaseError> {
     let snap = builtin();
     let call = Call::exec(cmd, HOME.as_bytes());
@@ -527,6 +529,12 @@ fn evaluate_both_ways(cmd: Command<'_>, small: usize) -> Result<(), TestCaseErro
     if matches!(full.reason, Reason::Unparsable(_) | Reason::TooLong) {
         prop_assert_eq!(full.action, Action::Deny);
     }
+    let plain = evaluate_unindexed(&snap, &call, &mut scratch);
+    prop_assert_eq!(
+        (full.action, full.reason, full.policy, full.rule),
+        (plain.action, plain.reason, plain.policy, plain.rule),
+        "the rule index changed a decision"
+    );
     let mut tiny = vec![0u8; small];
     let cramped = evaluate(&snap, &call, &mut tiny);
     if cramped.reason != Reason::Unparsable(Failure::TooComplex) {
@@ -778,6 +786,7 @@ fn large_pathological_shapes_are_decided_or_refused_in_bounded_time() {
         ("home words", "$HOME/x "),
         ("find exec", "find a b c d e -exec rm {} + "),
         ("wrappers", "sudo env -i nice timeout 5 "),
+        ("privilege chains", "sudo "),
         ("backslashes", "\\"),
         ("line continuations", "\\\n"),
     ] {

@@ -24,7 +24,8 @@ pub use scratch::{Failure, scratch_size};
 use crate::bytes::{at, sub, sub_len};
 
 /// Deepest nesting of `sh -c`, `$(…)`, `eval`, `find -exec` … that is
-/// followed. Deeper input is denied, not guessed at.
+/// followed; a chain of privilege wrappers (`sudo doas sudo …`) counts one
+/// level per wrapper. Deeper input is denied, not guessed at.
 pub const MAX_DEPTH: u8 = 8;
 
 /// An argument vector as the library sees it (C `argv`), or as tests build

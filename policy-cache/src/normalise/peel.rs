@@ -176,6 +176,7 @@ impl Parser<'_, '_> {
         self.s.push_copy(inherit.0, inherit.0 + inherit.1);
         let first = s;
         let mut saw_program = false;
+        let mut privileged = 0u8;
         // A wrapper with nothing after it (`env`, `nohup`) is the program.
         let mut last_wrapper: Option<(usize, usize)> = None;
         while let Some(w) = self.word_at(s, e) {
@@ -223,6 +224,14 @@ impl Parser<'_, '_> {
                 return;
             }
             if let Some(opts) = privilege_opts(prog) {
+                // Each wrapper's segment runs to the end of the region, so a
+                // chain of them (`sudo sudo … ls`) costs the matcher the
+                // square of its length: count the chain as nesting.
+                privileged += 1;
+                if depth.saturating_add(privileged) > MAX_DEPTH {
+                    self.s.set_fail(Failure::TooDeep);
+                    return;
+                }
                 // The wrapper stays visible; the command inside is a segment too.
                 self.emit(w, e, names, depth);
                 let inner = self.skip_opts(next, e, opts);

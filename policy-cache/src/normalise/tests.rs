@@ -317,3 +317,23 @@ fn find_exec_rm_is_a_recursive_delete_of_the_starting_points() {
         ["find /etc -exec rm -f {} +", "rm -rf /etc", "rm -f /etc"]
     );
 }
+
+#[test]
+fn a_long_chain_of_privilege_wrappers_is_too_deep_not_quadratic() {
+    // Regression: every wrapper of a chain is a segment running to the end of
+    // the command, so `sudo ` × 200 000 made the evaluator match patterns
+    // against 200 000 overlapping segments (hours, found by the property
+    // tests). A chain now counts as nesting.
+    let eight = alloc::format!("{}ls", "sudo ".repeat(usize::from(MAX_DEPTH)));
+    assert_eq!(shell(&eight).len(), usize::from(MAX_DEPTH) + 1);
+    for cmd in [
+        alloc::format!("sudo {eight}"),
+        alloc::format!("{}ls", "doas -u x sudo ".repeat(100_000)),
+    ] {
+        let mut buf = vec![0u8; scratch_size(cmd.len())];
+        assert_eq!(
+            normalise_shell(cmd.as_bytes(), HOME, &mut buf).unwrap_err(),
+            Failure::TooDeep
+        );
+    }
+}
