@@ -49,7 +49,27 @@ section_policy_cache() {
     criterion_medians < target/bench/policy-cache.log
 }
 
-SECTIONS=(policy_cache)
+# The library (issue 3): µs added per process and per decided exec, with
+# and without the library interleaved in one run; stripped size.
+section_preload() {
+    step "preload: ci/bench-preload.sh"
+    bash ci/bench-preload.sh
+}
+
+# The daemon (issue 4): preflight requests/s and latency with decisions
+# audited (wrk, 16 connections, 10 s).
+section_serve() {
+    step "serve: ci/bench-serve.sh"
+    bash ci/bench-serve.sh
+}
+
+# The audit trail (issue 5): ingest and verify records/s.
+section_audit() {
+    step "audit: ci/bench-audit.sh"
+    sh ci/bench-audit.sh
+}
+
+SECTIONS=(policy_cache preload serve audit)
 
 if [ "$#" -gt 0 ]; then
     SECTIONS=("${@//-/_}")

@@ -38,3 +38,6 @@ cargo run -q --locked -p rampart -- policy test policies/standard.yaml
 step "tests"
 cargo test --locked -p rampart-preload
 cargo test "${ALL[@]}"
+
+step "fuzz smoke (the targets build and run; ci/fuzz.sh runs them longer)"
+bash ci/fuzz.sh 10

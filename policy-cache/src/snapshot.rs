@@ -8,7 +8,7 @@
 //!  16  schema hash      u64  (FNV-1a of SCHEMA: record layouts)
 //!  24  generation       u64
 //!  32  payload length   u64
-//!  40  CRC-32 of payload u32
+//!  40  CRC-32C of payload u32
 //!  44  flags            u32  (bit 0: built-in default policy)
 //!  48  source digest    [u8; 32]  (SHA-256 of the policy files)
 //!  80  reserved         [u8; 16]
@@ -36,7 +36,7 @@ use crate::glob;
 /// First eight bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"RAMPSNAP";
 /// Bumped on any incompatible change to the layout.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Header size; the payload starts here (16-byte aligned).
 pub const HEADER_LEN: usize = 96;
 /// Header flag: this snapshot is the default policy built into the binary.
@@ -285,7 +285,28 @@ impl Record<'_> {
 
 impl<'s> Snapshot<'s> {
     /// Check header, CRC and every reference. O(size of the snapshot).
+    /// What the publisher runs before a snapshot is renamed into place, and
+    /// what every reader but the library runs.
     pub fn from_bytes(bytes: &'s [u8]) -> Result<Snapshot<'s>, SnapshotError> {
+        let snap = Self::from_bytes_integrity(bytes, crc32)?;
+        snap.validate()
+            .map(|()| snap)
+            .ok_or(SnapshotError::Structure)
+    }
+
+    /// Header, checksum (computed by `crc`, which must be CRC-32C) and the
+    /// section table, but not the record-by-record checks: what the library
+    /// runs in every process it loads into, where the full walk would cost
+    /// more than everything else it does at start-up. Sound because the
+    /// publisher ran [`Snapshot::from_bytes`] before the atomic rename, the
+    /// checksum proves these are those bytes (against accidents: a writer
+    /// able to forge a checksum can publish an allow-all policy anyway),
+    /// and every accessor is bounds-checked, so even forged bytes can only
+    /// produce wrong answers, never a crash.
+    pub fn from_bytes_integrity(
+        bytes: &'s [u8],
+        crc: fn(&[u8]) -> u32,
+    ) -> Result<Snapshot<'s>, SnapshotError> {
         if bytes.len() < HEADER_LEN || bytes.len() > MAX_SNAPSHOT {
             return Err(SnapshotError::Size);
         }
@@ -303,7 +324,7 @@ impl<'s> Snapshot<'s> {
             return Err(SnapshotError::Length);
         }
         let payload = sub(bytes, HEADER_LEN, bytes.len());
-        if crc32(payload) != u32_at(bytes, 40) {
+        if crc(payload) != u32_at(bytes, 40) {
             return Err(SnapshotError::Crc);
         }
         let mut snap = Snapshot {
@@ -323,9 +344,22 @@ impl<'s> Snapshot<'s> {
             }
             *slot = sub_len(payload, off, len);
         }
-        snap.validate()
-            .map(|()| snap)
-            .ok_or(SnapshotError::Structure)
+        // Table sizes are checked even here: cheap, and they bound every
+        // record count.
+        let tables = [
+            (META, META_FIELDS),
+            (POLICY, POLICY_FIELDS),
+            (RULE, RULE_FIELDS),
+            (COND, COND_FIELDS),
+            (PAT, PAT_FIELDS),
+        ];
+        if tables
+            .iter()
+            .any(|&(k, f)| snap.section(k).len().checked_rem(4 * f) != Some(0))
+        {
+            return Err(SnapshotError::Structure);
+        }
+        Ok(snap)
     }
 
     /// Re-open bytes that passed [`Snapshot::from_bytes`] before and have

@@ -19,6 +19,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod ask;
+pub mod crc;
 pub mod envp;
 pub mod global;
 pub mod hook;

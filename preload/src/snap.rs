@@ -2,8 +2,10 @@
 //!
 //! Each decision `stat`s the snapshot path. A file not seen before is read
 //! into an anonymous private mapping (a copy, so that a file truncated or
-//! rewritten in place can never SIGBUS this process), validated once, made
-//! read-only and published in a write-once slot; an atomic index names the
+//! rewritten in place can never SIGBUS this process), checked once (header,
+//! CRC-32C in hardware where available, section table: the publisher ran
+//! the full validation before the rename), made read-only and published in
+//! a write-once slot; an atomic index names the
 //! current slot. No locks: two threads that see a new file at once each
 //! fill their own slot, and the last to publish wins. Old copies stay
 //! mapped (a concurrent decision may be reading them); after `SLOTS`
@@ -145,13 +147,13 @@ pub fn current(path: &[u8]) -> Policy {
         // SAFETY: the copy lives in the returned value, which outlives the
         // borrow the Snapshot holds (see Policy::Transient's use).
         let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(copy.ptr, copy.len) };
-        return match Snapshot::from_bytes(bytes) {
+        return match Snapshot::from_bytes_integrity(bytes, crate::crc::crc32c) {
             Ok(s) => Policy::Transient(s, copy),
             Err(_) => builtin(Fallback::Invalid),
         };
     };
     let data = copy.freeze();
-    let valid = Snapshot::from_bytes(data).is_ok();
+    let valid = Snapshot::from_bytes_integrity(data, crate::crc::crc32c).is_ok();
     // SAFETY: `claimed` is ours alone (fetch_add), not yet published.
     unsafe {
         *slot.id.get() = fid;

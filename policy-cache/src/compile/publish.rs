@@ -8,6 +8,15 @@ use std::path::Path;
 /// Atomically replace `dest` with `bytes` (mode 0644), fsyncing the file and
 /// its directory.
 pub fn publish(bytes: &[u8], dest: &Path) -> std::io::Result<()> {
+    // Readers in the library check only header, CRC and section table:
+    // the full validation happens here, once, before anything is renamed
+    // into place.
+    if let Err(e) = crate::snapshot::Snapshot::from_bytes(bytes) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            std::format!("refusing to publish an invalid snapshot: {}", e.message()),
+        ));
+    }
     let dir = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -32,9 +32,11 @@ impl Failure {
 pub(crate) const DESC: usize = 20;
 
 /// Scratch space sufficient for an input of `input_len` bytes in all but
-/// pathological cases (which then fail closed as `TooComplex`).
+/// pathological cases (which then fail closed as `TooComplex`). A script of
+/// very short commands (`ls\n` × 20 000) needs a 20-byte descriptor plus a
+/// copy of the words per 3 input bytes: 16 bytes per input byte covers it.
 pub const fn scratch_size(input_len: usize) -> usize {
-    input_len.saturating_mul(8).saturating_add(2048)
+    input_len.saturating_mul(16).saturating_add(2048)
 }
 
 pub(crate) struct Scratch<'a> {

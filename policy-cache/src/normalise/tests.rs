@@ -337,3 +337,14 @@ fn a_long_chain_of_privilege_wrappers_is_too_deep_not_quadratic() {
         );
     }
 }
+
+#[test]
+fn a_long_script_of_tiny_commands_fits_its_scratch_budget() {
+    // Regression: `ls\n` repeated to 64 KiB was refused as too complex.
+    for unit in ["ls\n", "a|", "a;"] {
+        let cmd = unit.repeat(64 * 1024 / unit.len());
+        let mut buf = vec![0u8; scratch_size(cmd.len())];
+        let n = normalise_shell(cmd.as_bytes(), HOME, &mut buf).expect("fits");
+        assert_eq!(n.segment_count(), 64 * 1024 / unit.len());
+    }
+}

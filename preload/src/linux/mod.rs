@@ -494,6 +494,7 @@ unsafe extern "C" fn shim_execle(path: *const c_char, argv: Argv, envp: Argv) ->
 /// The constructor: resolve the real functions, capture settings. Runs
 /// before `main`, single-threaded.
 extern "C" fn init(_argc: c_int, _argv: Argv, envp: Argv) {
+    crate::crc::detect();
     for i in 0..REAL.len() {
         let which = [
             Real::Execve,
