@@ -107,7 +107,7 @@ fn read_copy(path: &[u8]) -> Option<(FileId, Anon)> {
     if id.size <= 0 || id.size as u64 > MAX_SNAPSHOT as u64 {
         return Some((id, Anon::new(1)?));
     }
-    let mut map = Anon::new(id.size as usize)?;
+    let mut map = Anon::populated(id.size as usize)?;
     let n = sys::read_full(&fd, map.as_mut_slice())?;
     if n != id.size as usize {
         return Some((id, Anon::new(1)?)); // changed under us: invalid this time

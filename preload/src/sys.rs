@@ -176,6 +176,21 @@ pub struct Anon {
 impl Anon {
     /// Map `len` bytes of zeroed memory.
     pub fn new(len: usize) -> Option<Anon> {
+        Self::map(len, 0)
+    }
+
+    /// Map `len` bytes with every page populated up front: one syscall
+    /// instead of a page fault per page (which a VM makes expensive), for
+    /// memory that is about to be filled anyway.
+    pub fn populated(len: usize) -> Option<Anon> {
+        #[cfg(target_os = "linux")]
+        let flag = libc::MAP_POPULATE;
+        #[cfg(not(target_os = "linux"))]
+        let flag = 0;
+        Self::map(len, flag)
+    }
+
+    fn map(len: usize, extra: libc::c_int) -> Option<Anon> {
         if len == 0 {
             return None;
         }
@@ -185,7 +200,7 @@ impl Anon {
                 core::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra,
                 -1,
                 0,
             )

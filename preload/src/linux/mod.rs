@@ -570,10 +570,22 @@ extern "C" fn init(_argc: c_int, _argv: Argv, envp: Argv) {
             lib_path,
         },
     );
-    // Load the snapshot now, so that children forked later (a shell's
-    // fork-then-exec) inherit a validated copy instead of each reading and
-    // checking it again.
-    if s.mode != settings::Mode::Disabled {
+    // The snapshot is read at the first decision, or just before the first
+    // fork: a process that never starts anything (most of them: compilers,
+    // `true`) pays nothing for it, and a shell reads it once for all the
+    // children it forks (they inherit the checked copy) instead of each
+    // child reading it before its exec.
+    // SAFETY: registering a handler has no preconditions; `before_fork`
+    // is an `extern "C" fn()` that takes no locks.
+    unsafe { libc::pthread_atfork(Some(before_fork), None, None) };
+}
+
+/// `pthread_atfork` prepare handler: runs in the parent right before
+/// `fork()`, so the child inherits a loaded snapshot. Lock-free, like every
+/// decision (see `snap`).
+extern "C" fn before_fork() {
+    let s = settings::get();
+    if s.loaded && s.mode != settings::Mode::Disabled {
         let _ = crate::snap::current(s.snapshot_path.c_bytes());
     }
 }
