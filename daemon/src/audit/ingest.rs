@@ -16,7 +16,7 @@
 //! and `spool_line`. Spool files are ingested one at a time, in name order,
 //! and a file is deleted only after all its records are durable, so at any
 //! moment at most one spool file is partly in the log, and it is the origin
-//! of the log's last spool record. On start, [`chain::AuditLog::open`] drops
+//! of the log's last spool record. On start, `chain::AuditLog::open` drops
 //! an unfinished last line (a crash mid-write) and finds that last origin;
 //! ingest then skips the lines of that file up to and including it. So:
 //!
