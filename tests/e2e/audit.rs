@@ -214,3 +214,43 @@ fn ingest_killed_at_random_points_loses_and_duplicates_nothing() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     eprintln!("{kills} kills, {total} records");
 }
+
+#[test]
+fn a_full_disk_stops_ingest_with_a_clear_error_and_resumes_without_loss() {
+    let w = World::new("audit-full-disk");
+    let total = 2000u64;
+    append_spool(&w, (1..=total).map(|i| spool_line(i, "d")));
+    // A file-size limit makes the log's writes fail exactly where a full
+    // disk would (EFBIG here, ENOSPC there: the same error path), without
+    // needing to mount a small file system. SIGXFSZ is ignored so the
+    // write returns the error instead of killing the process.
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 256; exec {} audit ingest --batch 100",
+            rampart_bin().display()
+        ))
+        .env("RAMPART_HOME", &w.rampart_home);
+    let o = run(c, 60);
+    assert!(
+        !o.status.success(),
+        "ingest must fail when the log cannot grow: {}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("File too large"),
+        "a clear error: {}",
+        stderr(&o)
+    );
+    // Space comes back: ingest resumes; nothing lost, nothing doubled.
+    let o = audit(&w, &["ingest"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = read::logged(&w.rampart_home.join("audit")).unwrap();
+    let cmds: Vec<&str> = recs.iter().filter_map(|r| r.command.as_deref()).collect();
+    assert_eq!(cmds.len() as u64, total, "every record exactly once");
+    for (i, c) in cmds.iter().enumerate() {
+        assert_eq!(*c, format!("/usr/bin/echo d {}", i + 1), "in order");
+    }
+    let o = audit(&w, &["verify"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
