@@ -6,9 +6,11 @@
 //! parent made up (so `RAMPART_MODE=disabled` or a `RAMPART_SNAPSHOT`
 //! pointing at an allow-all file cannot be passed down).
 
-use crate::settings::{CONTROLLED, Fixed, PRELOAD_VAR, Settings};
-use crate::sys::cstr;
+use crate::settings::{self, CONTROLLED, Fixed, PRELOAD_VAR, Settings};
+use crate::sys::{Anon, cstr};
 use core::ffi::c_char;
+
+type Envp = *const *const c_char;
 
 /// Extra pointer slots a fixed environment needs beyond the parent's.
 pub const EXTRA: usize = CONTROLLED.len() + 2;
@@ -158,6 +160,69 @@ pub unsafe fn build(
     }
     put(out, core::ptr::null());
     Some(w - 1)
+}
+
+/// Call `f` with `envp` fixed (or as is when nothing needs fixing): the
+/// fixed array lives on the stack, or in an anonymous mapping when the
+/// environment is large, until `f` returns.
+///
+/// # Safety
+/// `envp` is NULL or a NULL-terminated array of C strings.
+pub unsafe fn with_fixed<R>(envp: Envp, f: impl FnOnce(Envp) -> R) -> R {
+    let s = settings::get();
+    // SAFETY: forwarded contract.
+    if !s.loaded || !unsafe { needs_fix(s, envp) } {
+        return f(envp);
+    }
+    // SAFETY: forwarded contract.
+    let need = unsafe { count(envp) } + EXTRA;
+    let mut preload = Fixed::<8192>::new();
+    let mut stack: [*const c_char; 256] = [core::ptr::null(); 256];
+    let mut big = if need > stack.len() {
+        Anon::new(need * core::mem::size_of::<*const c_char>())
+    } else {
+        None
+    };
+    let out: &mut [*const c_char] = match big.as_mut() {
+        // SAFETY: a fresh page-aligned mapping of `need` pointers.
+        Some(m) => unsafe { core::slice::from_raw_parts_mut(m.ptr.cast(), need) },
+        None => &mut stack,
+    };
+    // SAFETY: forwarded contract; `out`, `s` and `preload` outlive `f`.
+    match unsafe { build(s, envp, out, &mut preload) } {
+        Some(_) => f(out.as_ptr()),
+        None => f(envp),
+    }
+}
+
+/// Run `f` with the process environment (the pointer in `slot`: `&environ`
+/// on Linux, `_NSGetEnviron()` on macOS) temporarily fixed, for functions
+/// that take no environment argument but start a child (`system`,
+/// `popen`). Never used on the way to an exec that may succeed: a `vfork`
+/// child shares `environ` with its parent, which would be left pointing at
+/// the child's dead stack.
+///
+/// # Safety
+/// `slot` points to the process's environment pointer. Like any change of
+/// `environ`, not safe against a concurrent `setenv` in another thread;
+/// that is the libc contract for `environ` already.
+pub unsafe fn with_fixed_environ<R>(slot: *mut Envp, f: impl FnOnce() -> R) -> R {
+    // SAFETY: caller's contract.
+    let env = unsafe { slot.read() };
+    let s = settings::get();
+    // SAFETY: environ is a valid environment array.
+    if !s.loaded || !unsafe { needs_fix(s, env) } {
+        return f();
+    }
+    // SAFETY: environ is valid; the fixed array lives until after `f`.
+    unsafe {
+        with_fixed(env, |fixed| {
+            slot.write(fixed);
+            let r = f();
+            slot.write(env);
+            r
+        })
+    }
 }
 
 #[cfg(test)]

@@ -129,6 +129,20 @@ pub enum Verdict {
     Missing,
 }
 
+impl Verdict {
+    /// How an exec-family call fails on this verdict (`None`: go ahead):
+    /// `-1` with `errno` set, as libc's own failures.
+    pub fn exec_failure(self) -> Option<core::ffi::c_int> {
+        let errno = match self {
+            Verdict::Run => return None,
+            Verdict::Block => libc::EPERM,
+            Verdict::Missing => libc::ENOENT,
+        };
+        sys::set_errno(errno);
+        Some(-1)
+    }
+}
+
 const UNREACHABLE: &[u8] = b"needs approval, and rampart serve is not reachable";
 
 /// Decide `input`, write the audit record, and say what to do.

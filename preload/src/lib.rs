@@ -23,14 +23,23 @@ pub mod crc;
 pub mod envp;
 pub mod global;
 pub mod hook;
+pub mod interpose;
+pub mod load;
 pub mod out;
 pub mod record;
+pub mod search;
 pub mod settings;
 pub mod snap;
 pub mod sys;
 
 #[cfg(target_os = "linux")]
 mod linux;
+
+// Compiled on macOS, and type-checked on Linux under `--cfg
+// rampart_macos_check` (where it is never linked or run): nothing in it is
+// exported under a libc name, so it cannot clash with `linux/`.
+#[cfg(any(target_os = "macos", rampart_macos_check))]
+mod macos;
 
 /// The default policy, compiled at build time: used when no valid snapshot
 /// can be read.

@@ -20,31 +20,24 @@ pub unsafe fn cstr<'a>(p: *const c_char) -> &'a [u8] {
 pub fn set_errno(e: c_int) {
     // SAFETY: errno is thread-local storage owned by libc; writing it is
     // what every libc function does.
-    unsafe {
-        #[cfg(target_os = "linux")]
-        {
-            *libc::__errno_location() = e;
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            *libc::__error() = e;
-        }
-    }
+    unsafe { *errno_location() = e };
+}
+
+/// The calling thread's `errno`: `__errno_location` on Linux, `__error`
+/// on macOS (declared in `macos/`, as the `libc` crate has no Linux
+/// declaration for it to type-check against).
+fn errno_location() -> *mut c_int {
+    #[cfg(target_os = "linux")]
+    // SAFETY: no preconditions; returns this thread's errno.
+    return unsafe { libc::__errno_location() };
+    #[cfg(target_os = "macos")]
+    return crate::macos::errno_location();
 }
 
 /// Read `errno`.
 pub fn errno() -> c_int {
     // SAFETY: as in `set_errno`.
-    unsafe {
-        #[cfg(target_os = "linux")]
-        {
-            *libc::__errno_location()
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            *libc::__error()
-        }
-    }
+    unsafe { *errno_location() }
 }
 
 /// What identifies one published snapshot file.

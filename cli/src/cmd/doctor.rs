@@ -49,15 +49,24 @@ fn program(name: &str) -> Check {
     let Some(path) = elf::which(name) else {
         return check(false, format!("program {name}"), "not found on PATH");
     };
+    #[cfg(target_os = "macos")]
+    return macos_program(name, &path);
+    #[cfg(not(target_os = "macos"))]
+    elf_program(name, &path)
+}
+
+/// `doctor PROGRAM` for ELF systems: setuid, static or dynamic, scripts.
+#[cfg_attr(target_os = "macos", allow(dead_code))]
+fn elf_program(name: &str, path: &Path) -> Check {
     let shown = path.display().to_string();
-    if elf::is_setuid(&path) {
+    if elf::is_setuid(path) {
         return check(
             false,
             format!("program {name}"),
             format!("{shown} is setuid/setgid: the loader ignores {PRELOAD_VAR} for it"),
         );
     }
-    match elf::linkage(&path) {
+    match elf::linkage(path) {
         Linkage::Dynamic => check(
             true,
             format!("program {name}"),
@@ -88,6 +97,123 @@ fn program(name: &str) -> Check {
             false,
             format!("program {name}"),
             format!("{shown} is not an ELF program this check understands"),
+        ),
+    }
+}
+
+/// The code-signing flags that decide whether dyld honours
+/// `DYLD_INSERT_LIBRARIES` for a binary, from `codesign -d --verbose=4`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigningFlags {
+    /// `codesign` described a signature at all.
+    pub signed: bool,
+    /// Hardened runtime (`0x10000`, `runtime`): dyld ignores `DYLD_*`
+    /// unless the binary has the entitlement
+    /// `com.apple.security.cs.allow-dyld-environment-variables`.
+    pub hardened_runtime: bool,
+    /// Library validation (`0x2000`, `library-validation`): only libraries
+    /// signed by Apple or the binary's own team load, so librampart is
+    /// refused.
+    pub library_validation: bool,
+}
+
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+const CS_RUNTIME: u32 = 0x1_0000;
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+const CS_REQUIRE_LV: u32 = 0x2000;
+
+/// Parse `codesign -d --verbose=4 PATH` output (it writes to stderr): the
+/// `flags=0x…(name,…)` field of the `CodeDirectory` line, by bit and by
+/// name. Unsigned binaries ("code object is not signed at all") have none.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub fn parse_codesign(output: &str) -> SigningFlags {
+    let mut f = SigningFlags::default();
+    for line in output.lines() {
+        let Some(at) = line.find("flags=0x") else {
+            continue;
+        };
+        f.signed = true;
+        let rest = &line[at + "flags=0x".len()..];
+        let hex_end = rest
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(rest.len());
+        let bits = u32::from_str_radix(&rest[..hex_end], 16).unwrap_or(0);
+        let names = rest[hex_end..]
+            .strip_prefix('(')
+            .and_then(|r| r.split_once(')'))
+            .map_or("", |(n, _)| n);
+        let named = |want: &str| names.split(',').any(|n| n.trim() == want);
+        f.hardened_runtime |= bits & CS_RUNTIME != 0 || named("runtime");
+        f.library_validation |= bits & CS_REQUIRE_LV != 0 || named("library-validation");
+    }
+    f
+}
+
+/// What the signing flags mean for the library; `None` when nothing stops
+/// it loading.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn signing_problem(f: SigningFlags) -> Option<String> {
+    let mut why = Vec::new();
+    if f.hardened_runtime {
+        why.push(format!(
+            "hardened runtime (dyld ignores {PRELOAD_VAR} unless the binary has the \
+             com.apple.security.cs.allow-dyld-environment-variables entitlement)"
+        ));
+    }
+    if f.library_validation {
+        why.push(
+            "library validation (only libraries signed by Apple or its own team load)".to_string(),
+        );
+    }
+    (!why.is_empty()).then(|| why.join(" and "))
+}
+
+/// `doctor PROGRAM` on macOS: SIP-protected path, then the signing flags.
+#[cfg(target_os = "macos")]
+fn macos_program(name: &str, path: &Path) -> Check {
+    let what = format!("program {name}");
+    let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let shown = real.display();
+    if super::preload::sip_protected(path) || super::preload::sip_protected(&real) {
+        return check(
+            false,
+            what,
+            format!(
+                "{shown} is protected by System Integrity Protection: macOS strips {PRELOAD_VAR} \
+                 for it; run an unprotected copy (e.g. Homebrew's)"
+            ),
+        );
+    }
+    let out = match Command::new("codesign")
+        .args(["-d", "--verbose=4"])
+        .arg(&real)
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => return check(false, what, format!("cannot run codesign: {e}")),
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let flags = parse_codesign(&text);
+    match signing_problem(flags) {
+        Some(why) => check(
+            false,
+            what,
+            format!("{shown} is signed with {why}: the library may not load into it"),
+        ),
+        None if flags.signed => check(
+            true,
+            what,
+            format!("{shown}: no hardened runtime or library validation; the library loads"),
+        ),
+        None => check(
+            true,
+            what,
+            format!("{shown} is not signed with restrictions; the library loads"),
         ),
     }
 }
@@ -212,4 +338,55 @@ pub fn run(programs: &[String], json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HARDENED: &str = "Executable=/Applications/Tool.app/Contents/MacOS/tool
+Identifier=com.example.tool
+Format=app bundle with Mach-O universal (x86_64 arm64)
+CodeDirectory v=20500 size=1234 flags=0x10000(runtime) hashes=28+7 location=embedded
+Hash type=sha256 size=32
+Signature size=9000
+Authority=Developer ID Application: Example (ABCDE12345)
+TeamIdentifier=ABCDE12345
+Runtime Version=14.0.0
+";
+
+    #[test]
+    fn hardened_runtime_is_read_from_the_code_directory_flags() {
+        let f = parse_codesign(HARDENED);
+        assert!(f.signed && f.hardened_runtime && !f.library_validation);
+        assert!(signing_problem(f).is_some_and(|w| w.contains("hardened runtime")));
+    }
+
+    #[test]
+    fn library_validation_is_read_by_name_and_by_bit() {
+        let named =
+            "CodeDirectory v=20400 size=1 flags=0x12000(library-validation,runtime) hashes=1+1";
+        let f = parse_codesign(named);
+        assert!(f.hardened_runtime && f.library_validation);
+        let bits_only = "CodeDirectory v=20400 size=1 flags=0x2000 hashes=1+1";
+        let f = parse_codesign(bits_only);
+        assert!(f.library_validation && !f.hardened_runtime);
+    }
+
+    #[test]
+    fn an_ad_hoc_signature_without_restrictions_lets_the_library_load() {
+        let adhoc = "Executable=/opt/homebrew/Cellar/bash/5.2/bin/bash
+CodeDirectory v=20400 size=1 flags=0x20002(adhoc,linker-signed) hashes=1+0 location=embedded
+Signature=adhoc
+";
+        let f = parse_codesign(adhoc);
+        assert!(f.signed && !f.hardened_runtime && !f.library_validation);
+        assert_eq!(signing_problem(f), None);
+    }
+
+    #[test]
+    fn an_unsigned_binary_has_no_flags() {
+        let f = parse_codesign("/usr/local/bin/x: code object is not signed at all\n");
+        assert_eq!(f, SigningFlags::default());
+    }
 }

@@ -43,6 +43,34 @@ pub fn find_library(home: &RampartHome) -> Option<PathBuf> {
         .map(|p| p.canonicalize().unwrap_or(p))
 }
 
+/// Where macOS keeps the binaries System Integrity Protection guards: when
+/// the kernel starts one of them it strips every `DYLD_*` variable, so the
+/// library never loads into it.
+pub const SIP_DIRS: [&str; 5] = ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/System"];
+
+/// Is `path` under a SIP-protected directory? (By path alone: the check
+/// holds on any platform; only macOS acts on it.)
+pub fn sip_protected(path: &Path) -> bool {
+    SIP_DIRS.iter().any(|d| path.starts_with(d))
+}
+
+/// The warning for a SIP-protected target, naming an unprotected copy to
+/// run instead; `None` when `path` is not protected.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub fn sip_warning(path: &Path) -> Option<String> {
+    if !sip_protected(path) {
+        return None;
+    }
+    let name = path.file_name()?.to_string_lossy();
+    Some(format!(
+        "{} is protected by System Integrity Protection: macOS strips {PRELOAD_VAR} when it \
+         starts, so the library does not load into it and what it runs is not checked. \
+         Run an unprotected copy instead, e.g. Homebrew's: `brew install {name}`, then \
+         `rampart preload -- $(brew --prefix)/bin/{name}`",
+        path.display()
+    ))
+}
+
 /// Is a daemon answering on the socket?
 pub fn daemon_running(home: &RampartHome) -> bool {
     std::os::unix::net::UnixStream::connect(home.socket_path()).is_ok()
@@ -124,6 +152,12 @@ pub fn run(a: PreloadArgs<'_>) -> anyhow::Result<std::process::ExitCode> {
         anyhow::bail!("nothing to run: rampart preload -- COMMAND [ARGS…]");
     };
     if let Some(path) = elf::which(program) {
+        #[cfg(target_os = "macos")]
+        if let Some(w) =
+            sip_warning(&path).or_else(|| path.canonicalize().ok().and_then(|p| sip_warning(&p)))
+        {
+            eprintln!("rampart: warning: {w}");
+        }
         match elf::linkage(&path) {
             Linkage::Static => eprintln!(
                 "rampart: warning: {} is statically linked, so the library cannot load into it; \
@@ -166,4 +200,45 @@ pub fn run(a: PreloadArgs<'_>) -> anyhow::Result<std::process::ExitCode> {
     // exec: exit codes and signals are the program's own.
     let err = cmd.exec();
     anyhow::bail!("cannot run {program}: {err}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binaries_under_the_system_directories_are_sip_protected() {
+        for p in [
+            "/bin/bash",
+            "/bin/sh",
+            "/usr/bin/python3",
+            "/usr/sbin/chown",
+            "/sbin/mount",
+            "/System/Library/x",
+        ] {
+            assert!(sip_protected(Path::new(p)), "{p}");
+        }
+    }
+
+    #[test]
+    fn homebrew_and_user_binaries_are_not_sip_protected() {
+        for p in [
+            "/usr/local/bin/bash",
+            "/opt/homebrew/bin/bash",
+            "/Users/me/.local/bin/codex",
+            "/usr/binary/x",
+            "/binx/sh",
+        ] {
+            assert!(!sip_protected(Path::new(p)), "{p}");
+        }
+    }
+
+    #[test]
+    fn the_sip_warning_points_to_an_unprotected_copy() {
+        let w = sip_warning(Path::new("/bin/bash")).expect("protected");
+        assert!(w.contains("/bin/bash is protected"), "{w}");
+        assert!(w.contains("brew install bash"), "{w}");
+        assert!(w.contains("$(brew --prefix)/bin/bash"), "{w}");
+        assert_eq!(sip_warning(Path::new("/opt/homebrew/bin/bash")), None);
+    }
 }

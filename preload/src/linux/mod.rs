@@ -8,8 +8,8 @@
 
 use crate::envp;
 use crate::hook::{self, CArgv, Entry, Input, Verdict};
-use crate::settings::{self, Fixed, Inputs, SETTINGS};
-use crate::sys::{self, Anon, cstr};
+use crate::settings;
+use crate::sys::{self, cstr};
 use core::ffi::{c_char, c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -101,52 +101,9 @@ fn current_environ() -> Argv {
     unsafe { core::ptr::addr_of!(environ).read() }
 }
 
-/// Call `f` with `envp` fixed (or as is when nothing needs fixing).
-///
-/// # Safety
-/// `envp` is NULL or a NULL-terminated array of C strings.
-unsafe fn with_env<R>(envp: Argv, f: impl FnOnce(Argv) -> R) -> R {
-    let s = settings::get();
-    // SAFETY: forwarded contract.
-    if !s.loaded || !unsafe { envp::needs_fix(s, envp) } {
-        return f(envp);
-    }
-    // SAFETY: forwarded contract.
-    let need = unsafe { envp::count(envp) } + envp::EXTRA;
-    let mut preload = Fixed::<8192>::new();
-    let mut stack: [*const c_char; 256] = [core::ptr::null(); 256];
-    let mut big = if need > stack.len() {
-        Anon::new(need * core::mem::size_of::<*const c_char>())
-    } else {
-        None
-    };
-    let out: &mut [*const c_char] = match big.as_mut() {
-        // SAFETY: a fresh page-aligned mapping of `need` pointers.
-        Some(m) => unsafe { core::slice::from_raw_parts_mut(m.ptr.cast(), need) },
-        None => &mut stack,
-    };
-    // SAFETY: forwarded contract; `out`, `s` and `preload` outlive `f`.
-    match unsafe { envp::build(s, envp, out, &mut preload) } {
-        Some(_) => f(out.as_ptr()),
-        None => f(envp),
-    }
-}
-
 fn eperm<T>(v: T) -> T {
     sys::set_errno(libc::EPERM);
     v
-}
-
-/// Fail an exec as its verdict says (`None`: go ahead).
-fn refused(v: Verdict) -> Option<c_int> {
-    match v {
-        Verdict::Run => None,
-        Verdict::Block => Some(eperm(-1)),
-        Verdict::Missing => {
-            sys::set_errno(libc::ENOENT);
-            Some(-1)
-        }
-    }
 }
 
 /// # Safety
@@ -160,14 +117,14 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> 
 unsafe fn do_execve(entry: Entry, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     // SAFETY: caller's contract.
     let a = unsafe { CArgv::new(path, argv) };
-    if let Some(r) = refused(hook::check(entry, Input::Argv(&a))) {
+    if let Some(r) = hook::check(entry, Input::Argv(&a)).exec_failure() {
         return r;
     }
     let Some(real) = real_fn!(Real::Execve, ExecveFn) else {
         return enosys();
     };
     // SAFETY: caller's contract; real is libc's execve.
-    unsafe { with_env(envp, |e| real(path, argv, e)) }
+    unsafe { envp::with_fixed(envp, |e| real(path, argv, e)) }
 }
 
 fn enosys() -> c_int {
@@ -190,7 +147,7 @@ unsafe fn do_execv(entry: Entry, path: *const c_char, argv: Argv) -> c_int {
 
 /// The body of the exec calls that use `environ` (`execv`, `execvp` and
 /// their `execl*` forms): decide; if `environ` has lost the library's
-/// variables, call the explicit-environment variant (`with_env`) with them
+/// variables, call the explicit-environment variant ([`envp::with_fixed`]) with them
 /// put back, else the plain one.
 ///
 /// # Safety
@@ -204,7 +161,7 @@ unsafe fn exec_with_environ(
 ) -> c_int {
     // SAFETY: caller's contract.
     let a = unsafe { CArgv::new(path, argv) };
-    if let Some(r) = refused(hook::check(entry, Input::Argv(&a))) {
+    if let Some(r) = hook::check(entry, Input::Argv(&a)).exec_failure() {
         return r;
     }
     let env = current_environ();
@@ -215,7 +172,7 @@ unsafe fn exec_with_environ(
             return enosys();
         };
         // SAFETY: libc contract.
-        return unsafe { with_env(env, |e| real(path, argv, e)) };
+        return unsafe { envp::with_fixed(env, |e| real(path, argv, e)) };
     }
     let Some(real) = real_fn!(plain, ExecvFn) else {
         return enosys();
@@ -243,14 +200,14 @@ unsafe fn do_execvp(entry: Entry, file: *const c_char, argv: Argv) -> c_int {
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) -> c_int {
     // SAFETY: libc contract.
     let a = unsafe { CArgv::new(file, argv) };
-    if let Some(r) = refused(hook::check(Entry::Execvpe, Input::Argv(&a))) {
+    if let Some(r) = hook::check(Entry::Execvpe, Input::Argv(&a)).exec_failure() {
         return r;
     }
     let Some(real) = real_fn!(Real::Execvpe, ExecveFn) else {
         return enosys();
     };
     // SAFETY: libc contract.
-    unsafe { with_env(envp, |e| real(file, argv, e)) }
+    unsafe { envp::with_fixed(envp, |e| real(file, argv, e)) }
 }
 
 /// # Safety
@@ -279,14 +236,14 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     };
     // SAFETY: target is NUL-terminated (zeroed, n < len); argv per contract.
     let a = unsafe { CArgv::new(path, argv) };
-    if let Some(r) = refused(hook::check(Entry::Fexecve, Input::Argv(&a))) {
+    if let Some(r) = hook::check(Entry::Fexecve, Input::Argv(&a)).exec_failure() {
         return r;
     }
     let Some(real) = real_fn!(Real::Fexecve, FexecveFn) else {
         return enosys();
     };
     // SAFETY: libc contract.
-    unsafe { with_env(envp, |e| real(fd, argv, e)) }
+    unsafe { envp::with_fixed(envp, |e| real(fd, argv, e)) }
 }
 
 /// # Safety
@@ -363,31 +320,7 @@ unsafe fn do_spawn(
         return libc::ENOSYS;
     };
     // SAFETY: libc contract.
-    unsafe { with_env(envp, |e| real(pid, path, fa, attr, argv, e)) }
-}
-
-/// Run `f` with `environ` temporarily fixed, for functions that take no
-/// environment argument but start a child (`system`, `popen`).
-///
-/// # Safety
-/// Like any change of `environ`, not safe against a concurrent `setenv`
-/// in another thread; that is the libc contract for environ already.
-unsafe fn with_fixed_environ<R>(f: impl FnOnce() -> R) -> R {
-    let env = current_environ();
-    let s = settings::get();
-    // SAFETY: environ is a valid environment array.
-    if !s.loaded || !unsafe { envp::needs_fix(s, env) } {
-        return f();
-    }
-    // SAFETY: environ is valid; the fixed array lives until after `f`.
-    unsafe {
-        with_env(env, |fixed| {
-            core::ptr::addr_of_mut!(environ).write(fixed);
-            let r = f();
-            core::ptr::addr_of_mut!(environ).write(env);
-            r
-        })
-    }
+    unsafe { envp::with_fixed(envp, |e| real(pid, path, fa, attr, argv, e)) }
 }
 
 /// # Safety
@@ -409,7 +342,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
         return 126 << 8;
     }
     // SAFETY: libc contract.
-    unsafe { with_fixed_environ(|| real(command)) }
+    unsafe { envp::with_fixed_environ(core::ptr::addr_of_mut!(environ), || real(command)) }
 }
 
 /// # Safety
@@ -428,7 +361,7 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
         }
     }
     // SAFETY: libc contract.
-    unsafe { with_fixed_environ(|| real(command, mode)) }
+    unsafe { envp::with_fixed_environ(core::ptr::addr_of_mut!(environ), || real(command, mode)) }
 }
 
 unsafe extern "C" {
@@ -523,101 +456,9 @@ extern "C" fn init(_argc: c_int, _argv: Argv, envp: Argv) {
     } else {
         envp
     };
-    // One pass over the environment: keep only the entries we may ask for.
-    let mut mine: [&[u8]; 24] = [&[]; 24];
-    let mut n_mine = 0usize;
-    // SAFETY: the process environment at load: NULL-terminated C strings.
-    let n = unsafe { envp::count(env) };
-    for i in 0..n {
-        // SAFETY: i < n.
-        let e: &[u8] = unsafe { cstr(*env.add(i)) };
-        let wanted = e.starts_with(b"RAMPART_")
-            || e.starts_with(settings::PRELOAD_VAR)
-            || e.starts_with(b"HOME=");
-        if wanted && let Some(slot) = mine.get_mut(n_mine) {
-            *slot = e;
-            n_mine += 1;
-        }
-    }
-    let lookup = |name: &[u8]| -> Option<&[u8]> {
-        mine.iter().take(n_mine).find_map(|e| {
-            let hit =
-                e.len() > name.len() && e.starts_with(name) && e.get(name.len()) == Some(&b'=');
-            if hit { e.get(name.len() + 1..) } else { None }
-        })
-    };
-    let mut pw_buf = [0u8; 4096];
-    let passwd_home = if lookup(b"RAMPART_USER_HOME").is_some_and(|v| !v.is_empty()) {
-        None
-    } else {
-        passwd_home(&mut pw_buf)
-    };
-    let mut info: libc::Dl_info = unsafe_zeroed_dl_info();
-    // SAFETY: dladdr with an address inside this library and a valid out-pointer.
-    let lib_path: &[u8] = if unsafe { libc::dladdr(init as *const c_void, &mut info) } != 0 {
-        // SAFETY: dli_fname is a C string owned by the loader.
-        unsafe { cstr(info.dli_fname) }
-    } else {
-        b""
-    };
-    // SAFETY: constructor, single-threaded, before any reader.
-    let s = unsafe { SETTINGS.set_at_load() };
-    settings::capture(
-        s,
-        &Inputs {
-            env: &lookup,
-            passwd_home,
-            lib_path,
-        },
-    );
-    // The snapshot is read at the first decision, or just before the first
-    // fork: a process that never starts anything (most of them: compilers,
-    // `true`) pays nothing for it, and a shell reads it once for all the
-    // children it forks (they inherit the checked copy) instead of each
-    // child reading it before its exec.
-    // SAFETY: registering a handler has no preconditions; `before_fork`
-    // is an `extern "C" fn()` that takes no locks.
-    unsafe { libc::pthread_atfork(Some(before_fork), None, None) };
-}
-
-/// `pthread_atfork` prepare handler: runs in the parent right before
-/// `fork()`, so the child inherits a loaded snapshot. Lock-free, like every
-/// decision (see `snap`).
-extern "C" fn before_fork() {
-    let s = settings::get();
-    if s.loaded && s.mode != settings::Mode::Disabled {
-        let _ = crate::snap::current(s.snapshot_path.c_bytes());
-    }
-}
-
-fn unsafe_zeroed_dl_info() -> libc::Dl_info {
-    // SAFETY: Dl_info is plain data; all-zero is a valid (empty) value.
-    unsafe { core::mem::zeroed() }
-}
-
-/// The home directory from the password database.
-fn passwd_home(buf: &mut [u8]) -> Option<&[u8]> {
-    // SAFETY: zeroed passwd is a valid out-parameter.
-    let mut pwd: libc::passwd = unsafe { core::mem::zeroed() };
-    let mut result: *mut libc::passwd = core::ptr::null_mut();
-    // SAFETY: valid out-pointers and a buffer of buf.len() bytes.
-    let r = unsafe {
-        libc::getpwuid_r(
-            libc::getuid(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if r != 0 || result.is_null() || pwd.pw_dir.is_null() {
-        return None;
-    }
-    // SAFETY: pw_dir points into `buf`, NUL-terminated.
-    let dir = unsafe { cstr(pwd.pw_dir) };
-    // Re-borrow from buf's lifetime.
-    let start = (pwd.pw_dir as usize).checked_sub(buf.as_ptr() as usize)?;
-    buf.get(start..start + dir.len())
+    // SAFETY: the constructor, single-threaded; `env` is the environment at
+    // load and `init` lies inside this library.
+    unsafe { crate::load::at_load(env, init as *const c_void) };
 }
 
 #[used]
