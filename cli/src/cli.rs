@@ -67,6 +67,99 @@ pub enum Command {
     /// Read, search, count and verify the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Allow commands matching a glob (a quick rule in ~/.rampart/policies/user-overrides.yaml).
+    #[command(after_help = ALLOW_HELP)]
+    Allow(AllowArgs),
+    /// Deny commands matching a glob (a quick rule in ~/.rampart/policies/user-overrides.yaml).
+    #[command(after_help = QUICK_HELP)]
+    Block(QuickRuleArgs),
+    /// Ask for approval before commands matching a glob run (a quick rule in
+    /// ~/.rampart/policies/user-overrides.yaml).
+    #[command(after_help = QUICK_HELP)]
+    Ask(QuickRuleArgs),
+    /// List every rule in force, numbered, with its source file and line;
+    /// `rules remove N` removes a quick rule.
+    #[command(after_help = RULES_HELP)]
+    Rules(RulesArgs),
+    /// Write a starter ~/.rampart/policies/: the default policy as an
+    /// editable copy (standard.yaml) and an empty user-overrides.yaml.
+    #[command(
+        after_help = "Refuses to overwrite either file without --force (with it, the old files are kept as *.yaml.bak).\nExit codes: 0 written, 1 refused or failed, 2 usage error."
+    )]
+    Init {
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "bash: rampart completions bash > ~/.local/share/bash-completion/completions/rampart\nzsh:  rampart completions zsh > \"${fpath[1]}/_rampart\"\nfish: rampart completions fish > ~/.config/fish/completions/rampart.fish\nExit codes: 0 ok, 2 usage error."
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the manual page (roff), for rampart or one of its commands.
+    #[command(
+        after_help = "Example: rampart man | man -l -\nExit codes: 0 ok, 1 no such command, 2 usage error."
+    )]
+    Man {
+        /// A command (`rampart man allow` prints rampart-allow(1)).
+        command: Option<String>,
+    },
+}
+
+const QUICK_HELP: &str = "The pattern is a command glob (`*` matches anything, `/` and spaces included) matched against\nevery segment of the command. The rule is its own small policy (user-block-N or user-ask-N,\npriority 1, tool exec); the whole policies directory is loaded first, and nothing is written\nif it would not load. A running `rampart serve` reloads by itself.\nExit codes: 0 written, 1 refused or failed, 2 usage error.";
+
+const ALLOW_HELP: &str = "The pattern is a command glob (`*` matches anything, `/` and spaces included); a command is\nallowed only when every segment matches. The rule is its own small policy (user-allow-N,\npriority 5, tool exec).\n\nAn allow can never override a deny: a deny ends evaluation. If the policies in force deny the\npattern, rampart names the policy and refuses; with --force the allow is written anyway, and\nthe deny still wins. To lift a deny, edit or disable the policy that denies.\nExit codes: 0 written, 1 refused (denied elsewhere, or the policies would not load), 2 usage error.";
+
+const RULES_HELP: &str = "Rules are numbered in evaluation order (priority, then file order). `rampart rules remove N`\nremoves rule N only when it is a quick rule in user-overrides.yaml.\nExit codes: 0 ok, 1 refused or the policies do not load, 2 usage error.";
+
+#[derive(Args, Debug)]
+pub struct AllowArgs {
+    /// Command glob, quoted (e.g. "npm install *").
+    pub pattern: String,
+    /// Message recorded with the decision.
+    #[arg(long)]
+    pub message: Option<String>,
+    /// Write the allow even though another policy denies the pattern (the deny still wins).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct QuickRuleArgs {
+    /// Command glob, quoted (e.g. "curl * | bash").
+    pub pattern: String,
+    /// Message shown to the agent and recorded with the decision.
+    #[arg(long)]
+    pub message: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub action: Option<RulesAction>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesAction {
+    /// Remove quick rule N (as numbered by `rampart rules`) from user-overrides.yaml.
+    Remove {
+        /// The rule's number.
+        number: usize,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Args, Debug)]

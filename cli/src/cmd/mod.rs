@@ -2,14 +2,18 @@
 
 mod approvals;
 mod audit;
+mod docs;
 mod doctor;
+mod init;
+mod overrides;
 mod policy;
 pub mod preload;
+mod rules;
 mod serve;
 mod status;
 mod test;
 
-use crate::cli::{Cli, Command, PolicyCommand};
+use crate::cli::{Cli, Command, PolicyCommand, RulesAction};
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -41,6 +45,31 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approve { id } => approvals::resolve(&id, true),
         Command::Deny { id } => approvals::resolve(&id, false),
         Command::Audit(a) => audit::run(a),
+        Command::Allow(a) => rules::add(rules::QuickArgs {
+            action: policy_cache::Action::Allow,
+            pattern: &a.pattern,
+            message: a.message.as_deref(),
+            force: a.force,
+        }),
+        Command::Block(a) => rules::add(rules::QuickArgs {
+            action: policy_cache::Action::Deny,
+            pattern: &a.pattern,
+            message: a.message.as_deref(),
+            force: false,
+        }),
+        Command::Ask(a) => rules::add(rules::QuickArgs {
+            action: policy_cache::Action::Ask,
+            pattern: &a.pattern,
+            message: a.message.as_deref(),
+            force: false,
+        }),
+        Command::Rules(a) => match a.action {
+            None => rules::list(a.json),
+            Some(RulesAction::Remove { number }) => rules::remove(number),
+        },
+        Command::Init { force } => init::run(force),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { command } => docs::man(command.as_deref()),
     }
 }
 
