@@ -24,17 +24,38 @@ fn check(ok: bool, what: impl Into<String>, detail: impl Into<String>) -> Check 
 }
 
 /// Load the library into `/bin/sh` with debug output and see it decide.
+/// A shell the library can load into, to watch it decide: `/bin/sh` on
+/// Linux; on macOS, SIP strips `DYLD_*` from `/bin/sh`, so the first
+/// `bash`, `zsh`, `sh` or `dash` on PATH outside the protected directories
+/// (Homebrew's, typically).
+fn probe_shell() -> Option<std::path::PathBuf> {
+    if !cfg!(target_os = "macos") {
+        return Some("/bin/sh".into());
+    }
+    let path = std::env::var_os("PATH")?;
+    ["bash", "zsh", "sh", "dash"].iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| elf::is_executable(p) && !super::preload::sip_protected(p))
+    })
+}
+
 fn library_loads(lib: &Path, home: &RampartHome) -> Result<(), String> {
-    let out = Command::new("/bin/sh")
+    let shell = probe_shell().ok_or("no shell outside SIP-protected directories to load it into (install one, e.g. `brew install bash`)")?;
+    let out = Command::new(&shell)
         .args(["-c", "/bin/true"])
         .env(PRELOAD_VAR, lib)
         .env("RAMPART_DEBUG", "1")
         .env("RAMPART_HOME", home.root())
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run /bin/sh: {e}"))?;
+        .map_err(|e| format!("cannot run {}: {e}", shell.display()))?;
     let err = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() && err.contains("]: allow execve /bin/true") {
+    // One debug line per decision: `rampart[pid]: allow <entry> /bin/true …`.
+    let decided = err
+        .lines()
+        .any(|l| l.contains("]: allow ") && l.contains(" /bin/true"));
+    if out.status.success() && decided {
         Ok(())
     } else {
         Err(format!(
@@ -253,7 +274,7 @@ pub fn run(programs: &[String], json: bool) -> anyhow::Result<ExitCode> {
                 Ok(()) => checks.push(check(
                     true,
                     "library loads",
-                    "loaded into /bin/sh and decided its exec",
+                    "loaded into a shell and decided its exec",
                 )),
                 Err(e) => checks.push(check(false, "library loads", e)),
             }
