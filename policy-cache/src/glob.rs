@@ -146,6 +146,12 @@ pub fn match_command(tokens: &[u8], text: &[u8], fold: bool) -> bool {
             return false;
         };
         let mut nt = st + 1;
+        // A star consumes whole characters: it never stops inside a UTF-8
+        // sequence (so `?` after it always starts on a character, and the
+        // single back-track point stays exact).
+        while matches!(at(text, nt), Some(0x80..=0xBF)) {
+            nt += 1;
+        }
         if nt > text.len() {
             return false;
         }
@@ -324,6 +330,17 @@ pub(crate) mod tests {
         assert!(cmd("a?c", "abc"));
         assert!(cmd("a?c", "aéc"));
         assert!(!cmd("a?c", "ac"));
+    }
+
+    #[test]
+    fn a_star_never_splits_a_character() {
+        // Regression (property tests): `*` could stop inside a UTF-8
+        // sequence, letting `?` match single continuation bytes, and the
+        // single back-track point then missed or invented matches.
+        assert!(!cmd("??*??*?????", "aa𝄞aaaa")); // 7 characters, 9 needed
+        assert!(cmd("?*?", "é€"));
+        assert!(cmd("a*?b", "a𝄞b"));
+        assert!(!cmd("a*??b", "a𝄞b"));
     }
 
     #[test]

@@ -328,7 +328,10 @@ fn reference_match(p: &[RefTok], t: &[u8]) -> bool {
         let rest = &t[ti..];
         let yes = match p.get(pi) {
             None => rest.is_empty(),
-            Some(RefTok::Star) => (ti..=t.len()).any(|k| go(p, t, pi + 1, k, memo, width)),
+            // A star consumes whole characters (never stops inside one).
+            Some(RefTok::Star) => (ti..=t.len())
+                .filter(|&k| k == t.len() || !(0x80..=0xBF).contains(&t[k]))
+                .any(|k| go(p, t, pi + 1, k, memo, width)),
             Some(_) if rest.is_empty() => false,
             Some(RefTok::Lit(c)) => rest[0] == *c && go(p, t, pi + 1, ti + 1, memo, width),
             Some(RefTok::Any) => go(p, t, pi + 1, ti + char_len(rest), memo, width),
