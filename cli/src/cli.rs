@@ -364,7 +364,11 @@ pub enum AuditCommand {
     #[command(
         after_help = "Exit codes: 0 the chain is intact, 1 it is broken (file:line and sequence named)."
     )]
-    Verify,
+    Verify {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the decisions as JSON lines or CSV.
     Export {
         /// Output format.

@@ -409,3 +409,63 @@ fn snapshot_status_without_a_daemon() {
         .join("\n");
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn audit_stats_counts_per_agent_and_names_the_top_policies() {
+    let h = Home::new();
+    let spool = h.rampart_home().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let line = |i: u32, agent: &str, decision: &str, outcome: &str, policy: &str| {
+        let policies = if policy.is_empty() {
+            String::from("[]")
+        } else {
+            format!("[\"{policy}\"]")
+        };
+        format!(
+            r#"{{"v":1,"ts":"2026-11-21T10:00:{i:02}.000000Z","pid":{i},"ppid":1,"uid":1000,"cwd":"/w","agent":"{agent}","session":"","entry":"execve","tool":"exec","command":"/usr/bin/cmd {i}","command_len":14,"decision":"{decision}","outcome":"{outcome}","policies":{policies},"message":"","generation":1,"policy_source":"snapshot","mode":"enforce","eval_ns":1}}"#
+        ) + "\n"
+    };
+    let text: String = [
+        line(1, "codex", "allow", "allowed", ""),
+        line(2, "codex", "deny", "blocked", "destructive-delete"),
+        line(3, "codex", "deny", "blocked", "destructive-delete"),
+        line(4, "codex", "watch", "allowed", "risky-but-common"),
+        line(5, "aider", "ask", "blocked", "privilege-escalation"),
+        line(6, "aider", "allow", "allowed", ""),
+        line(7, "aider", "deny", "blocked", "credential-files"),
+    ]
+    .concat();
+    std::fs::write(spool.join("current.jsonl"), text).unwrap();
+    h.ok(&["audit", "ingest"]);
+    let out = h.ok(&["audit", "stats", "--since", "2020-01-01"]);
+    insta::assert_snapshot!("audit_stats", out);
+    // The chain those records form verifies, as JSON too.
+    let v: serde_json::Value =
+        serde_json::from_str(h.ok(&["audit", "verify", "--json"]).trim()).unwrap();
+    assert_eq!(
+        (v["intact"].as_bool(), v["records"].as_u64()),
+        (Some(true), Some(7))
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let h = Home::new();
+    h.small_policy();
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(format!(
+            "{} man | true; echo \"${{PIPESTATUS[0]}}\"",
+            env!("CARGO_BIN_EXE_rampart")
+        ))
+        .env("HOME", h.root())
+        .env("RAMPART_HOME", h.rampart_home());
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.is_empty(),
+        "nothing to say about a reader that left: {err}"
+    );
+    let status = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(status == "0" || status == "141", "exit status {status}");
+}

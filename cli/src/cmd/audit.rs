@@ -26,7 +26,7 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             search(&home, text.as_deref(), &filter, json)
         }
         AuditCommand::Stats { since, json } => stats(&home, since.as_deref(), json),
-        AuditCommand::Verify => verify(&home),
+        AuditCommand::Verify { json } => verify(&home, json),
         AuditCommand::Export { format, filter } => export(&home, format, &filter),
         AuditCommand::Ingest { batch, follow } => ingest(&home, batch, follow),
     }
@@ -334,9 +334,9 @@ fn stats(home: &RampartHome, since: Option<&str>, as_json: bool) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(home: &RampartHome) -> anyhow::Result<ExitCode> {
+fn verify(home: &RampartHome, json: bool) -> anyhow::Result<ExitCode> {
     let dir = home.audit_dir();
-    let show = style::enabled(true);
+    let show = style::enabled(true) && !json;
     let mut last_pct = u64::MAX;
     let res = daemon::audit::verify::verify(&dir, |done, total| {
         if show && total > 16 << 20 {
@@ -352,6 +352,20 @@ fn verify(home: &RampartHome) -> anyhow::Result<ExitCode> {
         eprintln!();
     }
     match res {
+        Ok(v) if json => {
+            println!(
+                "{}",
+                serde_json::json!({"intact": true, "records": v.records, "files": v.files, "last_hash": v.last_hash})
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(daemon::audit::verify::VerifyError::Broken(b)) if json => {
+            println!(
+                "{}",
+                serde_json::json!({"intact": false, "file": b.file, "line": b.line, "seq": b.seq, "reason": b.reason})
+            );
+            Ok(ExitCode::from(1))
+        }
         Ok(v) => {
             println!(
                 "{} {} records in {} files; the chain is intact (last hash {})",
