@@ -231,25 +231,10 @@ pub unsafe fn with_fixed_environ<R>(slot: *mut Envp, f: impl FnOnce() -> R) -> R
 #[allow(clippy::undocumented_unsafe_blocks)]
 mod tests {
     use super::*;
-    use crate::settings::{Inputs, capture};
     use std::ffi::CString;
 
     fn settings(vars: &[(&str, &str)]) -> Box<Settings> {
-        let vars: Vec<(Vec<u8>, Vec<u8>)> = vars
-            .iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect();
-        let lookup = |n: &[u8]| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_slice());
-        let mut s = Box::new(Settings::new());
-        capture(
-            &mut s,
-            &Inputs {
-                env: &lookup,
-                passwd_home: Some(b"/home/u"),
-                lib_path: b"/lib/librampart.so",
-            },
-        );
-        s
+        crate::settings::captured(vars, Some("/home/u"))
     }
 
     fn child_env(s: &Settings, parent: &[&str]) -> Vec<String> {

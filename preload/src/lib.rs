@@ -29,6 +29,7 @@ pub mod out;
 pub mod record;
 pub mod search;
 pub mod settings;
+pub mod shim;
 pub mod snap;
 pub mod sys;
 

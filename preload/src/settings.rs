@@ -319,27 +319,30 @@ pub fn capture(s: &mut Settings, inp: &Inputs<'_>) {
     s.loaded = true;
 }
 
+/// Test fixture: settings captured from `vars`, the password database's
+/// home `passwd`, and the library at `/lib/librampart.so`.
+#[cfg(test)]
+pub(crate) fn captured(vars: &[(&str, &str)], passwd: Option<&str>) -> Box<Settings> {
+    let vars: Vec<(Vec<u8>, Vec<u8>)> = vars
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    let lookup = |n: &[u8]| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_slice());
+    let mut s = Box::new(Settings::new());
+    capture(
+        &mut s,
+        &Inputs {
+            env: &lookup,
+            passwd_home: passwd.map(str::as_bytes),
+            lib_path: b"/lib/librampart.so",
+        },
+    );
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn captured(vars: &[(&str, &str)], passwd: Option<&str>) -> Box<Settings> {
-        let vars: Vec<(Vec<u8>, Vec<u8>)> = vars
-            .iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect();
-        let lookup = |n: &[u8]| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_slice());
-        let mut s = Box::new(Settings::new());
-        capture(
-            &mut s,
-            &Inputs {
-                env: &lookup,
-                passwd_home: passwd.map(str::as_bytes),
-                lib_path: b"/lib/librampart.so",
-            },
-        );
-        s
-    }
 
     #[test]
     fn unknown_modes_enforce() {

@@ -90,10 +90,6 @@ macro_rules! real_fn {
 
 unsafe extern "C" {
     static mut environ: *const *const c_char;
-    static mut rampart_shim_execv: Option<unsafe extern "C" fn(*const c_char, Argv) -> c_int>;
-    static mut rampart_shim_execvp: Option<unsafe extern "C" fn(*const c_char, Argv) -> c_int>;
-    static mut rampart_shim_execve:
-        Option<unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int>;
 }
 
 fn current_environ() -> Argv {
@@ -370,45 +366,31 @@ unsafe extern "C" {
     fn rampart_execle_impl();
 }
 
-/// `execl`: a tail jump into the C shim, which collects the variadic
-/// arguments into an argv and calls [`shim_execl`].
-///
-/// # Safety
-/// libc's `execl` contract.
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn execl() {
-    #[cfg(target_arch = "x86_64")]
-    core::arch::naked_asm!("jmp {0}", sym rampart_execl_impl);
-    #[cfg(target_arch = "aarch64")]
-    core::arch::naked_asm!("b {0}", sym rampart_execl_impl);
+/// The exported `execl*`: each a bare tail jump into the C shim (which
+/// collects the variadic arguments and calls back through [`crate::shim`]),
+/// so the caller's variadic call frame reaches C untouched.
+macro_rules! tail_jump {
+    ($($name:ident => $target:ident),* $(,)?) => {$(
+        #[doc = concat!("`", stringify!($name), "`: a tail jump into the C shim's `", stringify!($target), "`.")]
+        ///
+        /// # Safety
+        /// libc's contract for this function.
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name() {
+            #[cfg(target_arch = "x86_64")]
+            core::arch::naked_asm!("jmp {0}", sym $target);
+            #[cfg(target_arch = "aarch64")]
+            core::arch::naked_asm!("b {0}", sym $target);
+        }
+    )*};
 }
 
-/// `execlp`: see [`execl`].
-///
-/// # Safety
-/// libc's `execlp` contract.
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn execlp() {
-    #[cfg(target_arch = "x86_64")]
-    core::arch::naked_asm!("jmp {0}", sym rampart_execlp_impl);
-    #[cfg(target_arch = "aarch64")]
-    core::arch::naked_asm!("b {0}", sym rampart_execlp_impl);
-}
-
-/// `execle`: see [`execl`].
-///
-/// # Safety
-/// libc's `execle` contract.
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn execle() {
-    #[cfg(target_arch = "x86_64")]
-    core::arch::naked_asm!("jmp {0}", sym rampart_execle_impl);
-    #[cfg(target_arch = "aarch64")]
-    core::arch::naked_asm!("b {0}", sym rampart_execle_impl);
-}
+tail_jump!(
+    execl => rampart_execl_impl,
+    execlp => rampart_execlp_impl,
+    execle => rampart_execle_impl,
+);
 
 // The C shim's execl/execlp/execle land here, with argv collected.
 unsafe extern "C" fn shim_execl(path: *const c_char, argv: Argv) -> c_int {
@@ -444,13 +426,8 @@ extern "C" fn init(_argc: c_int, _argv: Argv, envp: Argv) {
             let _ = real(w);
         }
     }
-    // SAFETY: single-threaded constructor; the shim reads these only when
-    // execl* is called, after load.
-    unsafe {
-        core::ptr::addr_of_mut!(rampart_shim_execv).write(Some(shim_execl));
-        core::ptr::addr_of_mut!(rampart_shim_execvp).write(Some(shim_execlp));
-        core::ptr::addr_of_mut!(rampart_shim_execve).write(Some(shim_execle));
-    }
+    // SAFETY: the constructor, single-threaded.
+    unsafe { crate::shim::install(shim_execl, shim_execlp, shim_execle) };
     let env = if envp.is_null() {
         current_environ()
     } else {

@@ -104,10 +104,6 @@ unsafe extern "C" {
     fn rampart_execl_impl();
     fn rampart_execlp_impl();
     fn rampart_execle_impl();
-    static mut rampart_shim_execv: Option<unsafe extern "C" fn(*const c_char, Argv) -> c_int>;
-    static mut rampart_shim_execvp: Option<unsafe extern "C" fn(*const c_char, Argv) -> c_int>;
-    static mut rampart_shim_execve:
-        Option<unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int>;
 }
 crate::for_each_hook!(interpose_table);
 
@@ -358,13 +354,8 @@ unsafe extern "C" fn shim_execle(path: *const c_char, argv: Argv, envp: Argv) ->
 /// `main`, single-threaded.
 extern "C" fn init(_argc: c_int, _argv: Argv, envp: Argv) {
     crate::crc::detect();
-    // SAFETY: single-threaded constructor; the shim reads these only when
-    // execl* is called, after load.
-    unsafe {
-        core::ptr::addr_of_mut!(rampart_shim_execv).write(Some(shim_execl));
-        core::ptr::addr_of_mut!(rampart_shim_execvp).write(Some(shim_execlp));
-        core::ptr::addr_of_mut!(rampart_shim_execve).write(Some(shim_execle));
-    }
+    // SAFETY: the constructor, single-threaded.
+    unsafe { crate::shim::install(shim_execl, shim_execlp, shim_execle) };
     let env = if envp.is_null() {
         current_environ()
     } else {
