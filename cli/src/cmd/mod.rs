@@ -94,3 +94,16 @@ pub fn policy_location(set: &policy_cache::compile::PolicySet, name: &str) -> Op
     let (file, _) = set.files.get(p.file)?;
     Some(format!("{}:{}", file.display(), p.line))
 }
+
+/// A compile error as the daemon reports it in JSON, back as the
+/// `LoadError` it came from (so it prints the one way errors print:
+/// `file:line:column: message (did you mean …?)`).
+pub fn load_error_from_json(e: &serde_json::Value) -> policy_cache::compile::LoadError {
+    policy_cache::compile::LoadError {
+        file: e["file"].as_str().unwrap_or("?").into(),
+        line: e["line"].as_u64().unwrap_or(0),
+        column: e["column"].as_u64().unwrap_or(0),
+        message: e["message"].as_str().unwrap_or("").into(),
+        suggestion: e["suggestion"].as_str().map(Into::into),
+    }
+}

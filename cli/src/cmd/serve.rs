@@ -59,17 +59,7 @@ fn reload(home: &RampartHome) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         422 => {
-            let e = &v["error"];
-            let mut msg = format!(
-                "{}:{}:{}: {}",
-                e["file"].as_str().unwrap_or("?"),
-                e["line"].as_u64().unwrap_or(0).max(1),
-                e["column"].as_u64().unwrap_or(0).max(1),
-                e["message"].as_str().unwrap_or("")
-            );
-            if let Some(s) = e["suggestion"].as_str() {
-                msg.push_str(&format!(" (did you mean `{s}`?)"));
-            }
+            let msg = super::load_error_from_json(&v["error"]);
             eprintln!("{}: {msg}", crate::style::paint("error", "1;31"));
             eprintln!(
                 "rampart: the daemon keeps the last good snapshot (generation {})",

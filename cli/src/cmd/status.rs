@@ -116,17 +116,8 @@ fn print_human(r: &Value) {
     }
     let lr = &r["last_reload"];
     if lr.is_object() {
-        if let Some(e) = lr["error"].as_object() {
-            let mut msg = format!(
-                "{}:{}:{}: {}",
-                e["file"].as_str().unwrap_or("?"),
-                e["line"].as_u64().unwrap_or(0).max(1),
-                e["column"].as_u64().unwrap_or(0).max(1),
-                e["message"].as_str().unwrap_or("")
-            );
-            if let Some(sug) = e["suggestion"].as_str() {
-                msg.push_str(&format!(" (did you mean `{sug}`?)"));
-            }
+        if lr["error"].is_object() {
+            let msg = super::load_error_from_json(&lr["error"]);
             println!(
                 "last reload: {} {msg}\n             (generation {} stays in force)",
                 style::paint("error", "1;31"),
