@@ -177,10 +177,7 @@ impl PolicySource {
         let home = user_home().to_string_lossy().into_owned();
         match self {
             PolicySource::Explicit(p) | PolicySource::UserDir(p) => {
-                let mut set = PolicySet::load(p)?;
-                set.home = home;
-                // Reload so that `~` rewriting uses the same home everywhere.
-                PolicySet::from_sources(set.files, &set.home)
+                PolicySet::load_with_home(p, &home)
             }
             PolicySource::Builtin => builtin::standard(&home),
         }

@@ -176,8 +176,9 @@ pub fn parse_action(s: &str) -> Option<Action> {
     })
 }
 
-/// The home directory used for `~` at compile time: `$HOME`, else `/root`-less
-/// empty (then only `~`, `$HOME` and `${HOME}` spellings are recognised).
+/// The home directory used for `~` at compile time: `$HOME`, or empty
+/// when unset (then only the `~`, `$HOME` and `${HOME}` spellings are
+/// recognised, not a literal home path).
 pub fn default_home() -> String {
     std::env::var("HOME").unwrap_or_default()
 }
@@ -185,6 +186,11 @@ pub fn default_home() -> String {
 impl PolicySet {
     /// Load one file, or every `*.yaml`/`*.yml` of a directory in name order.
     pub fn load(path: &Path) -> Result<PolicySet, LoadError> {
+        Self::load_with_home(path, &default_home())
+    }
+
+    /// [`PolicySet::load`] with an explicit home directory for `~`.
+    pub fn load_with_home(path: &Path, home: &str) -> Result<PolicySet, LoadError> {
         let meta = std::fs::metadata(path)
             .map_err(|e| LoadError::new(path, 0, 0, std::format!("cannot read: {e}")))?;
         let files: Vec<PathBuf> = if meta.is_dir() {
@@ -229,7 +235,7 @@ impl PolicySet {
             })?;
             sources.push((f, text));
         }
-        Self::from_sources(sources, &default_home())
+        Self::from_sources(sources, home)
     }
 
     /// Load a single document from a string (`name` is used in errors).
