@@ -74,7 +74,9 @@ pub fn status(resp: &[u8]) -> Option<u16> {
     Some(v)
 }
 
-/// Send `body` (a JSON record) and wait for the answer.
+/// Send `body` (a JSON record) and wait for the answer. Out of line: its
+/// buffers stay off the stack of decisions that ask nothing.
+#[inline(never)]
 pub fn ask(s: &Settings, body: &[u8]) -> Answer {
     let Some(fd) = connect(s.socket_path.bytes()) else {
         return Answer::Unreachable;

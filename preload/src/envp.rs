@@ -175,6 +175,18 @@ pub unsafe fn with_fixed<R>(envp: Envp, f: impl FnOnce(Envp) -> R) -> R {
         return f(envp);
     }
     // SAFETY: forwarded contract.
+    unsafe { with_fixed_slow(s, envp, f) }
+}
+
+/// [`with_fixed`] when the environment needs fixing: its 10 KiB of
+/// buffers stay out of the frame of every exec that needs no fixing (a
+/// forked child page-faults on each stack page it touches).
+///
+/// # Safety
+/// As [`with_fixed`].
+#[inline(never)]
+unsafe fn with_fixed_slow<R>(s: &Settings, envp: Envp, f: impl FnOnce(Envp) -> R) -> R {
+    // SAFETY: forwarded contract.
     let need = unsafe { count(envp) } + EXTRA;
     let mut preload = Fixed::<8192>::new();
     let mut stack: [*const c_char; 256] = [core::ptr::null(); 256];

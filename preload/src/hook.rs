@@ -8,7 +8,7 @@ use crate::snap;
 use crate::sys::{self, Anon, cstr};
 use core::ffi::c_char;
 use policy_cache::normalise::Argv;
-use policy_cache::{Action, Call, Command, evaluate, scratch_needed};
+use policy_cache::{Action, Call, Command, Decision, Snapshot, evaluate, scratch_needed};
 
 /// Which libc entry point was called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,20 +178,7 @@ pub fn check(entry: Entry, input: Input<'_>) -> Verdict {
         home: s.user_home.bytes(),
     };
     let start = sys::monotonic_ns();
-    // Ordinary commands fit the small buffer; zeroing (and, in a freshly
-    // forked child, copying-on-write) 16 KiB for each would cost more than
-    // deciding.
-    let need = scratch_needed(&call);
-    let mut big = if need > 16 * 1024 {
-        Anon::new(need)
-    } else {
-        None
-    };
-    let d = match big.as_mut() {
-        Some(m) => evaluate(snapshot, &call, m.as_mut_slice()),
-        None if need <= 4096 => evaluate(snapshot, &call, &mut [0u8; 4096]),
-        None => evaluate(snapshot, &call, &mut [0u8; 16 * 1024]),
-    };
+    let d = decide(snapshot, &call);
     let eval_ns = sys::monotonic_ns().saturating_sub(start);
     // An exec of a path that does not exist runs nothing: no record, and
     // the caller sees libc's ENOENT (PATH searches try many of these).
@@ -204,11 +191,58 @@ pub fn check(entry: Entry, input: Input<'_>) -> Verdict {
         return Verdict::Missing;
     }
 
+    record_and_enforce(s, entry, text, &policy, snapshot, &d, eval_ns)
+}
+
+/// Evaluate with scratch space sized to the call. Kept out of
+/// [`check`]'s frame (and the larger tiers out of this one): a freshly
+/// forked child takes a page fault for every stack page it touches, and a
+/// frame over a page is probed page by page on entry whether the big
+/// buffer is used or not.
+#[inline(never)]
+fn decide<'s>(snapshot: &Snapshot<'s>, call: &Call<'_>) -> Decision<'s> {
+    let need = scratch_needed(call);
+    if need <= SMALL_SCRATCH {
+        return evaluate(snapshot, call, &mut [0u8; SMALL_SCRATCH]);
+    }
+    decide_large(snapshot, call, need)
+}
+
+/// Enough scratch for a command of up to 128 bytes (most of them).
+const SMALL_SCRATCH: usize = 4096;
+
+#[cold]
+#[inline(never)]
+fn decide_large<'s>(snapshot: &Snapshot<'s>, call: &Call<'_>, need: usize) -> Decision<'s> {
+    if need <= 16 * 1024 {
+        return evaluate(snapshot, call, &mut [0u8; 16 * 1024]);
+    }
+    match Anon::new(need) {
+        Some(mut m) => evaluate(snapshot, call, m.as_mut_slice()),
+        // No memory for the scratch space: evaluating with too little
+        // refuses the call as too complex (never allows it).
+        None => evaluate(snapshot, call, &mut [0u8; 16 * 1024]),
+    }
+}
+
+/// Write the audit record (asking the daemon first for an `ask`), print
+/// the block or debug line, and say what to do. Its 4 KiB record buffer
+/// reuses the stack that [`decide`] used.
+#[inline(never)]
+fn record_and_enforce(
+    s: &settings::Settings,
+    entry: Entry,
+    text: &dyn CommandText,
+    policy: &snap::Policy,
+    snapshot: &Snapshot<'static>,
+    d: &Decision<'_>,
+    eval_ns: u64,
+) -> Verdict {
     let mut line = [0u8; 4 * 1024];
     let mut fields = Fields {
         entry: entry.name(),
         command: text,
-        decision: &d,
+        decision: d,
         snapshot: Some(snapshot),
         policy_source: policy.source(),
         outcome: "allowed",
@@ -267,7 +301,6 @@ pub fn check(entry: Entry, input: Input<'_>) -> Verdict {
             eval_ns,
         );
     }
-    drop(big);
     verdict
 }
 

@@ -38,11 +38,11 @@ pub unsafe fn at_load(env: *const *const c_char, lib_addr: *const c_void) {
             if hit { e.get(name.len() + 1..) } else { None }
         })
     };
-    let mut pw_buf = [0u8; 4096];
+    let mut home_copy = [0u8; 1024];
     let passwd_home = if lookup(b"RAMPART_USER_HOME").is_some_and(|v| !v.is_empty()) {
         None
     } else {
-        passwd_home(&mut pw_buf)
+        copy_passwd_home(&mut home_copy)
     };
     let mut info: libc::Dl_info = zeroed_dl_info();
     // SAFETY: dladdr with an address inside this library and a valid out-pointer.
@@ -85,6 +85,20 @@ extern "C" fn before_fork() {
 fn zeroed_dl_info() -> libc::Dl_info {
     // SAFETY: Dl_info is plain data; all-zero is a valid (empty) value.
     unsafe { core::mem::zeroed() }
+}
+
+/// The home directory from the password database, copied into `out`
+/// (`None` when there is none, or it does not fit). Out of line: its
+/// 4 KiB lookup buffer stays off the constructor's stack when `rampart
+/// preload` has already said where home is (each process pays a page fault
+/// for every stack page it touches).
+#[inline(never)]
+fn copy_passwd_home(out: &mut [u8]) -> Option<&[u8]> {
+    let mut buf = [0u8; 4096];
+    let home = passwd_home(&mut buf)?;
+    let dst = out.get_mut(..home.len())?;
+    dst.copy_from_slice(home);
+    Some(dst)
 }
 
 /// The home directory from the password database.
