@@ -78,7 +78,7 @@ pub fn status(resp: &[u8]) -> Option<u16> {
 /// buffers stay off the stack of decisions that ask nothing.
 #[inline(never)]
 pub fn ask(s: &Settings, body: &[u8]) -> Answer {
-    let Some(fd) = connect(s.socket_path.bytes()) else {
+    let Some(fd) = connect(s.socket_path()) else {
         return Answer::Unreachable;
     };
     let mut head = [0u8; 256];

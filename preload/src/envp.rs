@@ -66,7 +66,7 @@ pub unsafe fn needs_fix(s: &Settings, envp: *const *const c_char) -> bool {
         let name = name_of(e);
         if name == PRELOAD_VAR {
             if s.preload_set {
-                preload_ok = lists_library(value_of(e), s.lib_path.bytes());
+                preload_ok = lists_library(value_of(e), s.lib_path());
             }
             continue;
         }
@@ -133,26 +133,26 @@ pub unsafe fn build(
         put(out, s.env_entry_ptr(k));
     }
     if s.preload_set {
-        if !child_preload_ptr.is_null() && lists_library(child_preload, s.lib_path.bytes()) {
+        if !child_preload_ptr.is_null() && lists_library(child_preload, s.lib_path()) {
             put(out, child_preload_ptr);
         } else {
             // Ours first, then what the child asked for (or what we had).
             preload.set(PRELOAD_VAR);
             preload.push(b"=");
             let base = if child_preload.is_empty() {
-                s.preload_value.bytes()
+                s.preload_value()
             } else {
                 child_preload
             };
-            if lists_library(base, s.lib_path.bytes()) {
+            if lists_library(base, s.lib_path()) {
                 preload.push(base);
             } else {
-                preload.push(s.lib_path.bytes());
+                preload.push(s.lib_path());
                 if !base.is_empty() && !preload.push(b":") | !preload.push(base) {
                     // Too long to merge: ours alone still protects the child.
                     preload.set(PRELOAD_VAR);
                     preload.push(b"=");
-                    preload.push(s.lib_path.bytes());
+                    preload.push(s.lib_path());
                 }
             }
             put(out, preload.c_bytes().as_ptr().cast());

@@ -151,7 +151,7 @@ pub fn check(entry: Entry, input: Input<'_>) -> Verdict {
     if s.mode == Mode::Disabled {
         return Verdict::Run;
     }
-    let policy = snap::current(s.snapshot_path.c_bytes());
+    let policy = snap::current(s.snapshot_path_c());
     let text: &dyn CommandText = match &input {
         Input::Argv(a) => *a,
         Input::Shell(sh) => sh,
@@ -166,8 +166,8 @@ pub fn check(entry: Entry, input: Input<'_>) -> Verdict {
     };
     let call = Call {
         tool: b"exec",
-        agent: s.agent.bytes(),
-        session: s.session.bytes(),
+        agent: s.agent(),
+        session: s.session(),
         command: Some(match &input {
             Input::Argv(a) => Command::Argv(*a),
             Input::Shell(sh) => Command::Shell(sh),
@@ -175,7 +175,7 @@ pub fn check(entry: Entry, input: Input<'_>) -> Verdict {
         path: None,
         url: None,
         params: &[],
-        home: s.user_home.bytes(),
+        home: s.user_home(),
     };
     let start = sys::monotonic_ns();
     let d = decide(snapshot, &call);

@@ -78,7 +78,7 @@ pub unsafe fn at_load(env: *const *const c_char, lib_addr: *const c_void) {
 extern "C" fn before_fork() {
     let s = settings::get();
     if s.loaded && s.mode != settings::Mode::Disabled {
-        let _ = crate::snap::current(s.snapshot_path.c_bytes());
+        let _ = crate::snap::current(s.snapshot_path_c());
     }
 }
 

@@ -127,8 +127,8 @@ pub fn write(o: &mut Out<'_>, s: &Settings, f: &Fields<'_>) {
     o.u64(u64::from(uid));
     let mut cwd_buf = [0u8; 1024];
     string(o, "cwd", sys::cwd(&mut cwd_buf));
-    string(o, "agent", s.agent.bytes());
-    string(o, "session", s.session.bytes());
+    string(o, "agent", s.agent());
+    string(o, "session", s.session());
     string(o, "entry", f.entry.as_bytes());
     string(o, "tool", b"exec");
     key(o, "command");
@@ -188,7 +188,7 @@ pub fn write(o: &mut Out<'_>, s: &Settings, f: &Fields<'_>) {
 /// Append one line to the spool with a single write. Failure (read-only
 /// sandbox, missing directory, full disk) is ignored: the decision stands.
 pub fn append(s: &Settings, line: &[u8]) -> bool {
-    let path = s.spool_path.c_bytes();
+    let path = s.spool_path_c();
     let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT;
     let fd = match sys::open(path, flags, 0o600) {
         Some(fd) => fd,
@@ -196,7 +196,7 @@ pub fn append(s: &Settings, line: &[u8]) -> bool {
             // First record: create spool/ (0700) and try once more.
             let mut dir = [0u8; 1200];
             let mut o = Out::new(&mut dir);
-            let p = s.spool_path.bytes();
+            let p = s.spool_path();
             let cut = p.iter().rposition(|&c| c == b'/').unwrap_or(0);
             o.bytes(p.get(..cut).unwrap_or(&[]));
             o.byte(0);

@@ -116,7 +116,29 @@ pub const PRELOAD_VAR: &[u8] = b"LD_PRELOAD";
 #[cfg(target_os = "macos")]
 pub const PRELOAD_VAR: &[u8] = b"DYLD_INSERT_LIBRARIES";
 
+/// A string kept in [`Settings`]' arena: offset and length (without the
+/// NUL terminator that follows it there).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    off: u16,
+    len: u16,
+}
+
+/// Room for every string captured at load: the most the individual limits
+/// below allow, together.
+const ARENA: usize = 20 * 1024;
+const MAX_NAME: usize = 255;
+const MAX_DIR: usize = 1023;
+const MAX_PATH: usize = 1099;
+const MAX_PRELOAD: usize = 4095;
+
 /// Everything captured at load.
+///
+/// The strings live in one arena, written front to back, so a process
+/// touches one page or two of it at load rather than one per field (each
+/// page of `.bss` written is a page fault, in every process the library
+/// loads into).
+#[repr(C)]
 pub struct Settings {
     /// The constructor ran.
     pub loaded: bool,
@@ -126,98 +148,196 @@ pub struct Settings {
     pub debug: bool,
     /// `RAMPART_FAIL_OPEN`: allow an `ask` when the daemon is unreachable.
     pub fail_open: bool,
-    /// `RAMPART_ASK_TIMEOUT` (seconds), in milliseconds.
-    pub ask_timeout_ms: u64,
-    /// `RAMPART_AGENT`.
-    pub agent: Fixed<256>,
-    /// `RAMPART_SESSION`.
-    pub session: Fixed<256>,
-    /// The user's home directory.
-    pub user_home: Fixed<1024>,
-    /// `~/.rampart` or `RAMPART_HOME`.
-    pub rampart_home: Fixed<1024>,
-    /// The snapshot to map.
-    pub snapshot_path: Fixed<1100>,
-    /// The spool file records are appended to.
-    pub spool_path: Fixed<1100>,
-    /// The daemon's socket.
-    pub socket_path: Fixed<1100>,
-    /// This library's path.
-    pub lib_path: Fixed<1024>,
-    /// The preload variable's value at load (may list other libraries).
-    pub preload_value: Fixed<4096>,
     /// Whether the preload variable was set at load.
     pub preload_set: bool,
-    /// `NAME=value` entries for children, each NUL-terminated.
-    pub env_entries: Fixed<8192>,
-    /// Start offsets of the entries in `env_entries`.
-    pub env_offsets: [u16; CONTROLLED.len()],
-    /// Number of entries.
+    /// `RAMPART_ASK_TIMEOUT` (seconds), in milliseconds.
+    pub ask_timeout_ms: u64,
+    /// Number of `NAME=value` entries for children.
     pub env_count: usize,
+    env_spans: [Span; CONTROLLED.len()],
+    agent: Span,
+    session: Span,
+    user_home: Span,
+    rampart_home: Span,
+    snapshot_path: Span,
+    spool_path: Span,
+    socket_path: Span,
+    lib_path: Span,
+    preload_value: Span,
+    /// Bytes of `arena` in use.
+    used: usize,
+    arena: [u8; ARENA],
 }
 
 impl Settings {
     /// Defaults before load.
     pub const fn new() -> Self {
+        const NONE: Span = Span { off: 0, len: 0 };
         Settings {
             loaded: false,
             mode: Mode::Enforce,
             debug: false,
             fail_open: false,
-            ask_timeout_ms: 300_000,
-            agent: Fixed::new(),
-            session: Fixed::new(),
-            user_home: Fixed::new(),
-            rampart_home: Fixed::new(),
-            snapshot_path: Fixed::new(),
-            spool_path: Fixed::new(),
-            socket_path: Fixed::new(),
-            lib_path: Fixed::new(),
-            preload_value: Fixed::new(),
             preload_set: false,
-            env_entries: Fixed::new(),
-            env_offsets: [0; CONTROLLED.len()],
+            ask_timeout_ms: 300_000,
             env_count: 0,
+            env_spans: [NONE; CONTROLLED.len()],
+            agent: NONE,
+            session: NONE,
+            user_home: NONE,
+            rampart_home: NONE,
+            snapshot_path: NONE,
+            spool_path: NONE,
+            socket_path: NONE,
+            lib_path: NONE,
+            preload_value: NONE,
+            used: 0,
+            arena: [0; ARENA],
         }
+    }
+
+    fn text(&self, s: Span) -> &[u8] {
+        let start = s.off as usize;
+        self.arena.get(start..start + s.len as usize).unwrap_or(&[])
+    }
+
+    /// The bytes plus their NUL terminator (for C calls).
+    fn text_c(&self, s: Span) -> &[u8] {
+        let start = s.off as usize;
+        if s.len == 0 {
+            return b"\0";
+        }
+        self.arena
+            .get(start..start + s.len as usize + 1)
+            .unwrap_or(b"\0")
+    }
+
+    /// Store the concatenation of `parts` (NUL-terminated) and return it;
+    /// empty when it is longer than `max` or does not fit (every path
+    /// derived from an empty one is empty too: nothing is looked up in a
+    /// place nobody configured).
+    fn store(&mut self, parts: &[&[u8]], max: usize) -> Span {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let start = self.used;
+        if len == 0 || len > max || start + len + 1 > ARENA || start > u16::MAX as usize {
+            return Span::default();
+        }
+        let mut w = start;
+        for p in parts {
+            if let Some(dst) = self.arena.get_mut(w..w + p.len()) {
+                dst.copy_from_slice(p);
+            }
+            w += p.len();
+        }
+        if let Some(nul) = self.arena.get_mut(w) {
+            *nul = 0;
+        }
+        self.used = w + 1;
+        Span {
+            off: start as u16,
+            len: len as u16,
+        }
+    }
+
+    /// `RAMPART_AGENT`.
+    pub fn agent(&self) -> &[u8] {
+        self.text(self.agent)
+    }
+    /// `RAMPART_SESSION`.
+    pub fn session(&self) -> &[u8] {
+        self.text(self.session)
+    }
+    /// The user's home directory.
+    pub fn user_home(&self) -> &[u8] {
+        self.text(self.user_home)
+    }
+    /// `~/.rampart` or `RAMPART_HOME`.
+    pub fn rampart_home(&self) -> &[u8] {
+        self.text(self.rampart_home)
+    }
+    /// The snapshot to map.
+    pub fn snapshot_path(&self) -> &[u8] {
+        self.text(self.snapshot_path)
+    }
+    /// [`Settings::snapshot_path`], NUL-terminated.
+    pub fn snapshot_path_c(&self) -> &[u8] {
+        self.text_c(self.snapshot_path)
+    }
+    /// The spool file records are appended to.
+    pub fn spool_path(&self) -> &[u8] {
+        self.text(self.spool_path)
+    }
+    /// [`Settings::spool_path`], NUL-terminated.
+    pub fn spool_path_c(&self) -> &[u8] {
+        self.text_c(self.spool_path)
+    }
+    /// The daemon's socket.
+    pub fn socket_path(&self) -> &[u8] {
+        self.text(self.socket_path)
+    }
+    /// This library's path.
+    pub fn lib_path(&self) -> &[u8] {
+        self.text(self.lib_path)
+    }
+    /// The preload variable's value at load (may list other libraries).
+    pub fn preload_value(&self) -> &[u8] {
+        self.text(self.preload_value)
     }
 
     /// The `NAME=value` entry `i` (without NUL).
     pub fn env_entry(&self, i: usize) -> &[u8] {
-        let all = self.env_entries.bytes();
-        let start = self.env_offsets.get(i).copied().unwrap_or(0) as usize;
-        let rest = all.get(start..).unwrap_or(&[]);
-        let end = rest.iter().position(|&c| c == 0).unwrap_or(rest.len());
-        rest.get(..end).unwrap_or(&[])
+        match self.env_spans.get(i) {
+            Some(&s) if i < self.env_count => self.text(s),
+            _ => &[],
+        }
     }
 
     /// Pointer to the NUL-terminated entry `i`.
     pub fn env_entry_ptr(&self, i: usize) -> *const c_char {
-        let start = self.env_offsets.get(i).copied().unwrap_or(0) as usize;
-        match self.env_entries.bytes().get(start..) {
-            Some(s) => s.as_ptr().cast(),
-            None => c"".as_ptr(),
+        match self.env_spans.get(i) {
+            Some(&s) if i < self.env_count => self.text_c(s).as_ptr().cast(),
+            _ => c"".as_ptr(),
         }
     }
 
     fn add_entry(&mut self, name: &[u8], value: &[u8]) {
-        let start = self.env_entries.bytes().len();
-        let Some(slot) = self.env_offsets.get_mut(self.env_count) else {
-            return;
-        };
-        if start > u16::MAX as usize {
+        if self.env_count >= self.env_spans.len() {
             return;
         }
-        // Entries are separated by their NUL terminators (pushed as content).
-        let fits = start + name.len() + 1 + value.len() + 2 <= self.env_entries.buf.len();
-        if fits
-            && self.env_entries.push(name)
-            && self.env_entries.push(b"=")
-            && self.env_entries.push(value)
-            && self.env_entries.push(b"\0")
+        let span = self.store(&[name, b"=", value], ARENA);
+        if let Some(slot) = self.env_spans.get_mut(self.env_count)
+            && span.len > 0
         {
-            *slot = start as u16;
+            *slot = span;
             self.env_count += 1;
         }
+    }
+
+    /// `base` + `suffix`, empty when `base` is.
+    fn derive(&mut self, base: Span, suffix: &[u8], max: usize) -> Span {
+        if base.len == 0 {
+            return Span::default();
+        }
+        let mut copy = [0u8; MAX_DIR + 1];
+        let b = self.text(base);
+        let Some(dst) = copy.get_mut(..b.len()) else {
+            return Span::default();
+        };
+        dst.copy_from_slice(b);
+        let n = b.len();
+        self.store(&[copy.get(..n).unwrap_or(&[]), suffix], max)
+    }
+
+    /// The entry `name=<value of span>`.
+    fn derive_entry(&mut self, name: &[u8], value: Span) {
+        let mut copy = [0u8; MAX_DIR + 1];
+        let v = self.text(value);
+        let Some(dst) = copy.get_mut(..v.len()) else {
+            return;
+        };
+        dst.copy_from_slice(v);
+        let n = v.len();
+        self.add_entry(name, copy.get(..n).unwrap_or(&[]));
     }
 }
 
@@ -266,44 +386,40 @@ pub fn capture(s: &mut Settings, inp: &Inputs<'_>) {
             s.ask_timeout_ms = secs.saturating_mul(1000);
         }
     }
-    s.agent.set(nonempty(b"RAMPART_AGENT").unwrap_or(b""));
-    s.session.set(nonempty(b"RAMPART_SESSION").unwrap_or(b""));
+    s.used = 0;
+    s.agent = s.store(&[nonempty(b"RAMPART_AGENT").unwrap_or(b"")], MAX_NAME);
+    s.session = s.store(&[nonempty(b"RAMPART_SESSION").unwrap_or(b"")], MAX_NAME);
     let home = nonempty(b"RAMPART_USER_HOME")
         .or(inp.passwd_home.filter(|h| !h.is_empty()))
         .or(nonempty(b"HOME"))
         .unwrap_or(b"");
-    s.user_home.set(home);
-    match nonempty(b"RAMPART_HOME") {
-        Some(h) => s.rampart_home.set(h),
+    s.user_home = s.store(&[home], MAX_DIR);
+    s.rampart_home = match nonempty(b"RAMPART_HOME") {
+        Some(h) => s.store(&[h], MAX_DIR),
         None => {
-            s.rampart_home.set(home);
-            s.rampart_home.push(b"/.rampart");
+            let uh = s.user_home;
+            s.derive(uh, b"/.rampart", MAX_DIR)
         }
-    }
-    match nonempty(b"RAMPART_SNAPSHOT") {
-        Some(p) => s.snapshot_path.set(p),
-        None => {
-            s.snapshot_path.set(s.rampart_home.bytes());
-            s.snapshot_path.push(b"/cache/policy.snap");
-        }
-    }
-    s.spool_path.set(s.rampart_home.bytes());
-    s.spool_path.push(b"/spool/current.jsonl");
-    s.socket_path.set(s.rampart_home.bytes());
-    s.socket_path.push(b"/rampart.sock");
-    s.lib_path.set(inp.lib_path);
+    };
+    let rh = s.rampart_home;
+    s.snapshot_path = match nonempty(b"RAMPART_SNAPSHOT") {
+        Some(p) => s.store(&[p], MAX_PATH),
+        None => s.derive(rh, b"/cache/policy.snap", MAX_PATH),
+    };
+    s.spool_path = s.derive(rh, b"/spool/current.jsonl", MAX_PATH);
+    s.socket_path = s.derive(rh, b"/rampart.sock", MAX_PATH);
+    s.lib_path = s.store(&[inp.lib_path], MAX_DIR);
     if let Some(v) = env(PRELOAD_VAR) {
         s.preload_set = true;
-        s.preload_value.set(v);
+        s.preload_value = s.store(&[v], MAX_PRELOAD);
     }
     // What children get back.
     s.env_count = 0;
     let mode = s.mode.as_str().as_bytes();
     s.add_entry(b"RAMPART_MODE", mode);
     let uh = s.user_home;
-    s.add_entry(b"RAMPART_USER_HOME", uh.bytes());
-    let rh = s.rampart_home;
-    s.add_entry(b"RAMPART_HOME", rh.bytes());
+    s.derive_entry(b"RAMPART_USER_HOME", uh);
+    s.derive_entry(b"RAMPART_HOME", rh);
     for name in [
         b"RAMPART_AGENT".as_slice(),
         b"RAMPART_SESSION",
@@ -360,21 +476,56 @@ mod tests {
     #[test]
     fn paths_derive_from_the_password_database_home_before_home_env() {
         let s = captured(&[("HOME", "/tmp/fake")], Some("/home/real"));
-        assert_eq!(s.user_home.bytes(), b"/home/real");
+        assert_eq!(s.user_home(), b"/home/real");
+        assert_eq!(s.snapshot_path(), b"/home/real/.rampart/cache/policy.snap");
         assert_eq!(
-            s.snapshot_path.bytes(),
-            b"/home/real/.rampart/cache/policy.snap"
-        );
-        assert_eq!(
-            s.spool_path.c_bytes(),
+            s.spool_path_c(),
             b"/home/real/.rampart/spool/current.jsonl\0"
         );
         let s = captured(
             &[("RAMPART_HOME", "/r"), ("RAMPART_SNAPSHOT", "/s.snap")],
             Some("/home/real"),
         );
-        assert_eq!(s.snapshot_path.bytes(), b"/s.snap");
-        assert_eq!(s.socket_path.bytes(), b"/r/rampart.sock");
+        assert_eq!(s.snapshot_path(), b"/s.snap");
+        assert_eq!(s.socket_path(), b"/r/rampart.sock");
+    }
+
+    #[test]
+    fn a_home_too_long_to_hold_leaves_derived_paths_empty_not_rooted_elsewhere() {
+        let long = format!("/{}", "h".repeat(MAX_DIR));
+        let s = captured(&[("RAMPART_AGENT", "codex")], Some(&long));
+        assert_eq!(s.user_home(), b"");
+        assert_eq!(s.rampart_home(), b"");
+        assert_eq!(s.snapshot_path(), b"");
+        assert_eq!(s.snapshot_path_c(), b"\0");
+        assert_eq!(s.spool_path(), b"");
+        assert_eq!(s.socket_path(), b"");
+        assert_eq!(s.agent(), b"codex");
+        // The longest that fits is kept whole.
+        let ok = format!("/{}", "h".repeat(MAX_DIR - 10 - "/.rampart".len()));
+        let s = captured(&[], Some(&ok));
+        assert_eq!(s.user_home(), ok.as_bytes());
+        assert_eq!(s.rampart_home(), format!("{ok}/.rampart").as_bytes());
+        assert!(s.spool_path().ends_with(b"/.rampart/spool/current.jsonl"));
+    }
+
+    #[test]
+    fn every_string_sits_in_the_first_page_of_the_arena_for_ordinary_values() {
+        let s = captured(
+            &[
+                ("RAMPART_AGENT", "codex"),
+                ("RAMPART_SESSION", "s1"),
+                ("LD_PRELOAD", "/home/u/.rampart/lib/librampart.so"),
+            ],
+            Some("/home/u"),
+        );
+        assert!(s.used < 1024, "{} bytes used", s.used);
+        assert_eq!(s.preload_value(), b"/home/u/.rampart/lib/librampart.so");
+        let entries: Vec<&[u8]> = (0..s.env_count).map(|i| s.env_entry(i)).collect();
+        assert!(entries.contains(&b"RAMPART_HOME=/home/u/.rampart".as_slice()));
+        // SAFETY: the pointer is to a NUL-terminated entry in `s`.
+        let first = unsafe { crate::sys::cstr(s.env_entry_ptr(0)) };
+        assert_eq!(first, entries[0]);
     }
 
     #[test]
