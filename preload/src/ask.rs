@@ -23,7 +23,8 @@ pub enum Answer {
 /// Connect to the daemon's socket.
 fn connect(path: &[u8]) -> Option<Fd> {
     // SAFETY: plain socket creation.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    let fd =
+        unsafe { crate::sys::os::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return None;
     }
@@ -39,7 +40,7 @@ fn connect(path: &[u8]) -> Option<Fd> {
     }
     let len = core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
     // SAFETY: addr is a valid sockaddr_un of `len` bytes.
-    let r = unsafe { libc::connect(fd.0, (&raw const addr).cast(), len) };
+    let r = unsafe { crate::sys::os::connect(fd.0, (&raw const addr).cast(), len) };
     (r == 0).then_some(fd)
 }
 
@@ -104,7 +105,7 @@ pub fn ask(s: &Settings, body: &[u8]) -> Answer {
             revents: 0,
         };
         // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
+        let r = unsafe { crate::sys::os::poll(&mut pfd, 1, wait_ms) };
         if r < 0 {
             if sys::errno() == libc::EINTR {
                 continue;
@@ -121,7 +122,7 @@ pub fn ask(s: &Settings, body: &[u8]) -> Answer {
             break;
         }
         // SAFETY: rest is writable for rest.len() bytes.
-        let n = unsafe { libc::read(fd.0, rest.as_mut_ptr().cast(), rest.len()) };
+        let n = unsafe { crate::sys::os::read(fd.0, rest.as_mut_ptr().cast(), rest.len()) };
         if n < 0 {
             if sys::errno() == libc::EINTR {
                 continue;

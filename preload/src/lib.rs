@@ -27,6 +27,8 @@ pub mod interpose;
 pub mod load;
 pub mod out;
 pub mod record;
+#[cfg(target_os = "linux")]
+pub mod sc;
 pub mod search;
 pub mod settings;
 pub mod shim;

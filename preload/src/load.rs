@@ -109,7 +109,7 @@ fn passwd_home(buf: &mut [u8]) -> Option<&[u8]> {
     // SAFETY: valid out-pointers and a buffer of buf.len() bytes.
     let r = unsafe {
         libc::getpwuid_r(
-            libc::getuid(),
+            crate::sys::os::getuid(),
             &mut pwd,
             buf.as_mut_ptr().cast(),
             buf.len(),

@@ -201,7 +201,7 @@ pub fn append(s: &Settings, line: &[u8]) -> bool {
             o.bytes(p.get(..cut).unwrap_or(&[]));
             o.byte(0);
             // SAFETY: NUL-terminated path in a local buffer.
-            unsafe { libc::mkdir(o.as_bytes().as_ptr().cast(), 0o700) };
+            unsafe { crate::sys::os::mkdir(o.as_bytes().as_ptr().cast(), 0o700) };
             match sys::open(path, flags, 0o600) {
                 Some(fd) => fd,
                 None => return false,

@@ -4,6 +4,14 @@
 
 use core::ffi::{CStr, c_char, c_int};
 
+/// The system calls: made directly on Linux (see [`crate::sc`]: fewer
+/// imports for the loader to resolve in every process), through libc's
+/// wrappers elsewhere.
+#[cfg(target_os = "linux")]
+pub(crate) use crate::sc as os;
+#[cfg(not(target_os = "linux"))]
+pub(crate) use libc as os;
+
 /// A C string's bytes (without the NUL); empty for NULL.
 ///
 /// # Safety
@@ -72,7 +80,7 @@ pub fn stat_id(path: &[u8]) -> Option<FileId> {
     // SAFETY: a zeroed `stat` is a valid out-parameter.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: path is NUL-terminated (checked), st is a valid out-pointer.
-    let r = unsafe { libc::stat(path.as_ptr().cast(), &mut st) };
+    let r = unsafe { os::stat(path.as_ptr().cast(), &mut st) };
     if r != 0 {
         return None;
     }
@@ -85,7 +93,7 @@ pub struct Fd(pub c_int);
 impl Drop for Fd {
     fn drop(&mut self) {
         // SAFETY: we own the descriptor.
-        unsafe { libc::close(self.0) };
+        unsafe { os::close(self.0) };
     }
 }
 
@@ -96,7 +104,7 @@ pub fn open(path: &[u8], flags: c_int, mode: libc::mode_t) -> Option<Fd> {
     }
     // SAFETY: NUL-terminated path; open has no other preconditions.
     let fd = unsafe {
-        libc::open(
+        os::open(
             path.as_ptr().cast(),
             flags | libc::O_CLOEXEC,
             mode as libc::c_uint,
@@ -112,7 +120,7 @@ pub fn fstat_id(fd: &Fd) -> Option<FileId> {
     // SAFETY: a zeroed `stat` is a valid out-parameter.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: fd is open; st is a valid out-pointer.
-    if unsafe { libc::fstat(fd.0, &mut st) } != 0 {
+    if unsafe { os::fstat(fd.0, &mut st) } != 0 {
         return None;
     }
     Some(FileId::of(&st))
@@ -124,7 +132,7 @@ pub fn read_full(fd: &Fd, buf: &mut [u8]) -> Option<usize> {
     while done < buf.len() {
         let rest = buf.get_mut(done..)?;
         // SAFETY: rest is a valid writable buffer of rest.len() bytes.
-        let n = unsafe { libc::read(fd.0, rest.as_mut_ptr().cast(), rest.len()) };
+        let n = unsafe { os::read(fd.0, rest.as_mut_ptr().cast(), rest.len()) };
         if n < 0 {
             if errno() == libc::EINTR {
                 continue;
@@ -145,7 +153,7 @@ pub fn write_all(fd: c_int, b: &[u8]) -> bool {
     while done < b.len() {
         let rest = b.get(done..).unwrap_or(&[]);
         // SAFETY: rest is a valid readable buffer.
-        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        let n = unsafe { os::write(fd, rest.as_ptr().cast(), rest.len()) };
         if n < 0 {
             if errno() == libc::EINTR {
                 continue;
@@ -189,7 +197,7 @@ impl Anon {
         }
         // SAFETY: anonymous mapping with no address hint has no preconditions.
         let p = unsafe {
-            libc::mmap(
+            os::mmap(
                 core::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
@@ -208,7 +216,7 @@ impl Anon {
     /// Make it read-only and keep it for the life of the process.
     pub fn freeze(self) -> &'static [u8] {
         // SAFETY: our own mapping; dropping write access is always allowed.
-        unsafe { libc::mprotect(self.ptr.cast(), self.len, libc::PROT_READ) };
+        unsafe { os::mprotect(self.ptr.cast(), self.len, libc::PROT_READ) };
         let (ptr, len) = (self.ptr, self.len);
         core::mem::forget(self);
         // SAFETY: the mapping is never unmapped (forgotten above) and never
@@ -220,7 +228,7 @@ impl Anon {
 impl Drop for Anon {
     fn drop(&mut self) {
         // SAFETY: we own this mapping.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+        unsafe { os::munmap(self.ptr.cast(), self.len) };
     }
 }
 
@@ -247,7 +255,7 @@ pub fn monotonic_ns() -> u64 {
 /// The current directory into `buf` (empty when unavailable).
 pub fn cwd(buf: &mut [u8]) -> &[u8] {
     // SAFETY: buf is writable for buf.len() bytes.
-    let p = unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) };
+    let p = unsafe { os::getcwd(buf.as_mut_ptr().cast(), buf.len()) };
     if p.is_null() {
         return &[];
     }
@@ -258,7 +266,7 @@ pub fn cwd(buf: &mut [u8]) -> &[u8] {
 /// (pid, ppid, uid).
 pub fn ids() -> (i32, i32, u32) {
     // SAFETY: these calls cannot fail and have no preconditions.
-    unsafe { (libc::getpid(), libc::getppid(), libc::getuid()) }
+    unsafe { (os::getpid(), os::getppid(), os::getuid()) }
 }
 
 /// Does `path` (not NUL-terminated) name nothing at all? Used so that
@@ -274,6 +282,6 @@ pub fn missing(path: &[u8]) -> bool {
         *d = *s;
     }
     // SAFETY: buf is NUL-terminated (zeroed, path shorter than buf).
-    let r = unsafe { libc::access(buf.as_ptr().cast(), libc::F_OK) };
+    let r = unsafe { os::access(buf.as_ptr().cast(), libc::F_OK) };
     r != 0 && errno() == libc::ENOENT
 }

@@ -219,7 +219,7 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     o.byte(0);
     // SAFETY: NUL-terminated link path; target is writable for len-1 bytes.
     let n = unsafe {
-        libc::readlink(
+        crate::sys::os::readlink(
             o.as_bytes().as_ptr().cast(),
             target.as_mut_ptr().cast(),
             target.len() - 1,
