@@ -29,6 +29,21 @@ fn connect(path: &[u8]) -> Option<Fd> {
         return None;
     }
     let fd = Fd(fd);
+    // macOS has no MSG_NOSIGNAL: the socket itself never raises SIGPIPE.
+    #[cfg(target_os = "macos")]
+    {
+        let one: libc::c_int = 1;
+        // SAFETY: a valid option value of the size given.
+        unsafe {
+            libc::setsockopt(
+                fd.0,
+                libc::SOL_SOCKET,
+                libc::SO_NOSIGPIPE,
+                (&raw const one).cast(),
+                core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
     // SAFETY: zeroed sockaddr_un is valid; we fill family and path.
     let mut addr: libc::sockaddr_un = unsafe { core::mem::zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
@@ -87,7 +102,7 @@ pub fn ask(s: &Settings, body: &[u8]) -> Answer {
     h.bytes(b"POST /v1/ask HTTP/1.1\r\nHost: rampart\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ");
     h.u64(body.len() as u64);
     h.bytes(b"\r\n\r\n");
-    if !sys::write_all(fd.0, h.as_bytes()) || !sys::write_all(fd.0, body) {
+    if !sys::send_all(fd.0, h.as_bytes()) || !sys::send_all(fd.0, body) {
         return Answer::Unreachable;
     }
     let deadline = sys::monotonic_ns().saturating_add(s.ask_timeout_ms.saturating_mul(1_000_000));

@@ -3,6 +3,7 @@
 use crate::ask::{self, Answer};
 use crate::out::Out;
 use crate::record::{self, CommandText, Fields};
+use crate::retry;
 use crate::settings::{self, Mode};
 use crate::snap;
 use crate::sys::{self, Anon, cstr};
@@ -191,7 +192,21 @@ pub fn check(entry: Entry, input: Input<'_>) -> Verdict {
         return Verdict::Missing;
     }
 
-    record_and_enforce(s, entry, text, &policy, snapshot, &d, eval_ns)
+    // The same call again, moments after it was refused: a PATH search
+    // moving on to the next directory (see `retry`).
+    if let Input::Argv(a) = &input
+        && s.mode == Mode::Enforce
+        && retry::refused_just_now(a, start)
+    {
+        return Verdict::Block;
+    }
+    let verdict = record_and_enforce(s, entry, text, &policy, snapshot, &d, eval_ns);
+    if let Input::Argv(a) = &input
+        && verdict == Verdict::Block
+    {
+        retry::remember(a, sys::monotonic_ns());
+    }
+    verdict
 }
 
 /// Evaluate with scratch space sized to the call. Kept out of

@@ -27,6 +27,7 @@ pub mod interpose;
 pub mod load;
 pub mod out;
 pub mod record;
+pub mod retry;
 #[cfg(target_os = "linux")]
 pub mod sc;
 pub mod search;

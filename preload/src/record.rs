@@ -209,7 +209,18 @@ pub fn append(s: &Settings, line: &[u8]) -> bool {
         }
         None => return false,
     };
-    sys::write_all(fd.0, line)
+    // Under a file-size limit (`ulimit -f`) a write past it raises
+    // SIGXFSZ, which kills the host: a record that would cross it is
+    // dropped instead (the decision stands).
+    if let Some(limit) = sys::file_size_limit() {
+        let room = sys::fstat_id(&fd).map_or(0, |id| limit.saturating_sub(id.size.max(0) as u64));
+        if (line.len() as u64) > room {
+            return false;
+        }
+    }
+    // One write: a short one (the disk filled up) is not continued, as a
+    // second write could be the one that crosses a limit.
+    sys::write_once(fd.0, line)
 }
 
 /// The action that is enforced under `mode` before any approval.

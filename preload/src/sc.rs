@@ -225,6 +225,40 @@ pub unsafe fn connect(fd: c_int, addr: *const libc::sockaddr, len: libc::socklen
     int(unsafe { syscall(libc::SYS_connect, c_long::from(fd), addr, c_long::from(len)) })
 }
 
+/// # Safety
+/// As libc's `send`.
+pub unsafe fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    // SAFETY: forwarded contract; no destination address.
+    unsafe {
+        syscall(
+            libc::SYS_sendto,
+            c_long::from(fd),
+            buf,
+            n,
+            c_long::from(flags),
+            core::ptr::null::<c_void>(),
+            0 as c_long,
+        ) as ssize_t
+    }
+}
+
+/// As libc's `getrlimit`, through `prlimit64` (on this process).
+///
+/// # Safety
+/// `r` is a valid out-pointer.
+pub unsafe fn getrlimit(resource: libc::__rlimit_resource_t, r: *mut libc::rlimit) -> c_int {
+    // SAFETY: forwarded contract; no new limit is set.
+    int(unsafe {
+        syscall(
+            libc::SYS_prlimit64,
+            0 as c_long,
+            c_long::from(resource),
+            core::ptr::null::<libc::rlimit>(),
+            r,
+        )
+    })
+}
+
 /// As libc's `poll`, through `ppoll` (a negative timeout waits forever).
 ///
 /// # Safety
@@ -357,6 +391,28 @@ mod tests {
             assert_eq!(write(fds[1], b"x".as_ptr().cast(), 1), 1);
             assert_eq!(poll(&mut pfd, 1, 1000), 1);
             assert_ne!(pfd.revents & libc::POLLIN, 0);
+            // A socket whose peer is gone: EPIPE, no SIGPIPE (this test
+            // process would die of it).
+            let mut pair = [0 as c_int; 2];
+            assert_eq!(
+                libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr()),
+                0
+            );
+            close(pair[1]);
+            assert_eq!(
+                send(pair[0], b"x".as_ptr().cast(), 1, libc::MSG_NOSIGNAL),
+                -1
+            );
+            assert_eq!(*libc::__errno_location(), libc::EPIPE);
+            close(pair[0]);
+            let mut mine: libc::rlimit = core::mem::zeroed();
+            let mut theirs: libc::rlimit = core::mem::zeroed();
+            assert_eq!(getrlimit(libc::RLIMIT_FSIZE, &mut mine), 0);
+            assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut theirs), 0);
+            assert_eq!(
+                (mine.rlim_cur, mine.rlim_max),
+                (theirs.rlim_cur, theirs.rlim_max)
+            );
             close(s);
             close(fds[0]);
             close(fds[1]);

@@ -168,6 +168,62 @@ pub fn write_all(fd: c_int, b: &[u8]) -> bool {
     true
 }
 
+/// One `write` of all of `b` (retried only on EINTR): whether all of it
+/// was written.
+pub fn write_once(fd: c_int, b: &[u8]) -> bool {
+    loop {
+        // SAFETY: b is a valid readable buffer.
+        let n = unsafe { os::write(fd, b.as_ptr().cast(), b.len()) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        return n >= 0 && n as usize == b.len();
+    }
+}
+
+/// Write all of `b` to the socket `fd` without ever raising SIGPIPE (a
+/// daemon that went away must not kill the host): `MSG_NOSIGNAL` on Linux;
+/// on macOS the socket was made `SO_NOSIGPIPE` when it was created.
+pub fn send_all(fd: c_int, b: &[u8]) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let mut done = 0;
+        while done < b.len() {
+            let rest = b.get(done..).unwrap_or(&[]);
+            // SAFETY: rest is a valid readable buffer.
+            let n = unsafe { os::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
+            if n < 0 {
+                if errno() == libc::EINTR {
+                    continue;
+                }
+                return false;
+            }
+            if n == 0 {
+                return false;
+            }
+            done += n as usize;
+        }
+        true
+    }
+    #[cfg(not(target_os = "linux"))]
+    write_all(fd, b)
+}
+
+/// The file-size limit (`RLIMIT_FSIZE`, `ulimit -f`) in bytes, `None` when
+/// there is none. Read at each use: a shell can lower it after load.
+pub fn file_size_limit() -> Option<u64> {
+    // SAFETY: zeroed rlimit is a valid out-parameter.
+    let mut r: libc::rlimit = unsafe { core::mem::zeroed() };
+    // SAFETY: valid resource and out-pointer.
+    if unsafe { os::getrlimit(libc::RLIMIT_FSIZE, &mut r) } != 0 {
+        return None;
+    }
+    // The casts are no-ops on Linux; rlim_t differs on macOS.
+    #[allow(clippy::unnecessary_cast)]
+    let (cur, infinite) = (r.rlim_cur as u64, libc::RLIM_INFINITY as u64);
+    (cur != infinite).then_some(cur)
+}
+
 /// An anonymous private mapping, unmapped on drop unless leaked.
 pub struct Anon {
     pub ptr: *mut u8,
@@ -267,6 +323,19 @@ pub fn cwd(buf: &mut [u8]) -> &[u8] {
 pub fn ids() -> (i32, i32, u32) {
     // SAFETY: these calls cannot fail and have no preconditions.
     unsafe { (os::getpid(), os::getppid(), os::getuid()) }
+}
+
+/// The identity of the file at `path` (not NUL-terminated); `None` when
+/// it cannot be read or the path is too long for the buffer.
+pub fn id_of(path: &[u8]) -> Option<FileId> {
+    let mut buf = [0u8; 1024];
+    if path.is_empty() || path.len() >= buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(path) {
+        *d = *s;
+    }
+    stat_id(buf.get(..=path.len())?)
 }
 
 /// Does `path` (not NUL-terminated) name nothing at all? Used so that

@@ -455,6 +455,63 @@ fn ask_waits_for_the_daemon_and_runs_only_when_approved() {
     assert_eq!(w2.records_for("ask-marker")[0]["approval"], "denied");
 }
 
+/// dash calls execve for every PATH entry that has the program, whatever
+/// the first refusal said: on a merged-/usr system `/usr/bin/touch` and
+/// `/bin/touch` are one file. The refusal must be one decision: one record,
+/// one message, and for an `ask`, one question to the human.
+#[test]
+fn a_path_search_retrying_a_refused_command_is_refused_once() {
+    let same = |a: &str, b: &str| {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.ino() == y.ino() && x.dev() == y.dev(),
+            _ => false,
+        }
+    };
+    assert!(
+        same("/usr/bin/touch", "/bin/touch"),
+        "this test needs a merged /usr (Debian 12 and later)"
+    );
+    let dash = |w: &World, script: &str| {
+        let mut c = w.cmd("dash");
+        c.env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .arg("-c")
+            .arg(script);
+        run(c, 30)
+    };
+    let w = World::new("retry-deny");
+    let out = dash(&w, "touch blocked-marker; touch ok-marker");
+    assert!(!exists(&w.marker("blocked-marker")));
+    assert!(exists(&w.marker("ok-marker")), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches("rampart: blocked").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.records_for("blocked-marker").len(), 1);
+
+    let w = World::new("retry-ask");
+    let server = approval_server(&w, false);
+    let out = dash(&w, "touch ask-marker");
+    let asked = server.join().expect("server");
+    assert!(!exists(&w.marker("ask-marker")), "{}", stderr(&out));
+    assert_eq!(asked.len(), 1);
+    let recs = w.records_for("ask-marker");
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["approval"], "denied");
+    // A new attempt later is a new decision (here: the daemon is gone).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = dash(&w, "touch ask-marker");
+    assert!(!exists(&w.marker("ask-marker")));
+    assert!(
+        stderr(&out).contains("rampart serve is not reachable"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.records_for("ask-marker").len(), 2);
+}
+
 #[test]
 fn a_snapshot_deleted_or_corrupted_mid_run_falls_back_to_the_default_policy() {
     let w = World::new("fault-snap");
