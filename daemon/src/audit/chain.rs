@@ -107,7 +107,9 @@ impl AuditRecord {
         {
             *s = redact::redact(s).into_owned();
         }
-        self.message = redact::redact(&self.message).into_owned();
+        for s in [&mut self.message, &mut self.agent, &mut self.session] {
+            *s = redact::redact(s).into_owned();
+        }
     }
 }
 

@@ -130,11 +130,16 @@ pub struct IngestStats {
     pub skipped: u64,
 }
 
+/// Called with every group commit of spool records, once they are durable
+/// (sealed: `seq`, `id`, `hash` set, text redacted).
+pub type IngestSink = Box<dyn FnMut(&[AuditRecord]) + Send>;
+
 /// The daemon's end of the audit trail. Hold one per home (it is locked).
 pub struct Ingestor {
     spool_dir: PathBuf,
     log: AuditLog,
     batch: usize,
+    sink: Option<IngestSink>,
     _lock: File,
 }
 
@@ -207,6 +212,7 @@ impl Ingestor {
             spool_dir: home.spool_dir(),
             log: AuditLog::open(&dir, max_bytes)?,
             batch: BATCH,
+            sink: None,
             _lock: lock,
         })
     }
@@ -214,6 +220,14 @@ impl Ingestor {
     /// Records per group commit (default [`BATCH`]; at least 1).
     pub fn set_batch(&mut self, records: usize) {
         self.batch = records.max(1);
+    }
+
+    /// Hand every durable group commit of spool records to `sink` (the
+    /// daemon streams them as `decision` events). Records appended with
+    /// [`Ingestor::append_api_decision`] are not passed: the API announces
+    /// its own decisions.
+    pub fn on_ingest(&mut self, sink: IngestSink) {
+        self.sink = Some(sink);
     }
 
     /// The sequence number the next record gets.
@@ -339,10 +353,42 @@ impl Ingestor {
         if batch.is_empty() {
             return Ok(());
         }
-        self.log.append(batch)?;
-        stats.records += batch.len() as u64;
+        self.append_shrinking(batch, stats)?;
         batch.clear();
         Ok(())
+    }
+
+    /// Append `records`; when the disk cannot take them at once (ENOSPC,
+    /// EFBIG), in halves, down to one record: a nearly full disk slows
+    /// ingest down, it does not stop it while a record still fits. (A
+    /// failed append leaves nothing behind, and the halves get the same
+    /// sequence numbers the whole would have.)
+    fn append_shrinking(
+        &mut self,
+        records: &mut [AuditRecord],
+        stats: &mut IngestStats,
+    ) -> Result<(), AuditError> {
+        match self.log.append(records) {
+            Ok(()) => {
+                stats.records += records.len() as u64;
+                if let Some(sink) = &mut self.sink {
+                    sink(records);
+                }
+                Ok(())
+            }
+            Err(AuditError::Io { source, .. })
+                if records.len() > 1
+                    && matches!(
+                        source.kind(),
+                        std::io::ErrorKind::StorageFull | std::io::ErrorKind::FileTooLarge
+                    ) =>
+            {
+                let (first, second) = records.split_at_mut(records.len() / 2);
+                self.append_shrinking(first, stats)?;
+                self.append_shrinking(second, stats)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Append decisions made through the API in one group commit (one

@@ -44,6 +44,8 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         // Slack tokens.
         r(r"\b(xox[abprs]-)[A-Za-z0-9-]{6,}", "${1}[REDACTED]"),
+        // Rampart's own API token (`~/.rampart/token`).
+        r(r"\b(rampart_)[0-9A-Fa-f]{64}\b", "${1}[REDACTED]"),
         // OpenAI/Anthropic-style API keys.
         r(r"\b(sk-)[A-Za-z0-9_-]{12,}", "${1}[REDACTED]"),
         // --password X, --password=X (and kin).
@@ -87,9 +89,36 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     out
 }
 
+/// Every string in `value` (object values, array items; not keys)
+/// redacted in place: for event payloads and approval requests, which
+/// carry commands, paths, URLs and free text.
+pub fn redact_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let Cow::Owned(r) = redact(s) {
+                *s = r;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(map) => map.values_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    #[test]
+    fn rampart_tokens_are_redacted_everywhere_in_a_json_value() {
+        let token = format!("rampart_{}", "ab12".repeat(16));
+        assert_eq!(r(&format!("echo {token}")), "echo rampart_[REDACTED]");
+        let mut v =
+            serde_json::json!({"agent": token, "n": 1, "list": [{"cmd": format!("x {token}")}]});
+        super::redact_json(&mut v);
+        assert!(!v.to_string().contains(&token), "{v}");
+        assert_eq!(v["n"], 1);
+    }
 
     fn r(s: &str) -> String {
         redact(s).into_owned()

@@ -302,3 +302,32 @@ fn an_empty_log_verifies() {
     let (_t, home) = TempHome::new("empty");
     assert_eq!(verify(&home.audit_dir(), |_, _| {}).unwrap().records, 0);
 }
+
+#[test]
+fn the_ingest_sink_sees_each_durable_spool_record_once_sealed_and_not_api_decisions() {
+    use std::sync::{Arc, Mutex};
+    let (_t, home) = TempHome::new("sink");
+    let mut ing = Ingestor::new(&home).unwrap();
+    let seen: Arc<Mutex<Vec<AuditRecord>>> = Arc::default();
+    let into = seen.clone();
+    ing.on_ingest(Box::new(move |batch| {
+        into.lock().unwrap().extend_from_slice(batch)
+    }));
+    spool(&home, (1..=3).map(spool_line));
+    ing.ingest_once().unwrap();
+    ing.ingest_once().unwrap();
+    ing.append_api_decision(AuditRecord {
+        decision: "deny".into(),
+        tool: "exec".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let seen = seen.lock().unwrap();
+    let seqs: Vec<u64> = seen.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert!(
+        seen.iter()
+            .all(|r| !r.hash.is_empty() && r.source == "library")
+    );
+    assert_eq!(seen[1].command.as_deref(), Some("/usr/bin/echo 2"));
+}

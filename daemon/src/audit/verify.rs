@@ -57,6 +57,13 @@ impl std::error::Error for VerifyError {}
 /// Verify every file in `dir`, calling `progress(bytes_done, bytes_total)`
 /// after each file and every few megabytes.
 pub fn verify(dir: &Path, mut progress: impl FnMut(u64, u64)) -> Result<Verified, VerifyError> {
+    // head.json first: records are durable before it names them, so the
+    // log read after it is at least as long, even while the daemon appends
+    // (read after the files, a record appended in between looked like
+    // records cut off the end).
+    let head = std::fs::read(dir.join("head.json"))
+        .ok()
+        .and_then(|text| serde_json::from_slice::<Head>(&text).ok());
     let files = chain::list_files(dir).map_err(|e| VerifyError::Io(dir.to_path_buf(), e))?;
     let total: u64 = files
         .iter()
@@ -158,9 +165,7 @@ pub fn verify(dir: &Path, mut progress: impl FnMut(u64, u64)) -> Result<Verified
             .unwrap_or_default()
             .to_string();
     }
-    if let Ok(text) = std::fs::read(dir.join("head.json"))
-        && let Ok(head) = serde_json::from_slice::<Head>(&text)
-    {
+    if let Some(head) = head {
         let last = seq - 1;
         if head.seq > last || (head.seq == last && head.hash != prev_hash) {
             let file = files
