@@ -69,7 +69,23 @@ section_audit() {
     sh ci/bench-audit.sh
 }
 
-SECTIONS=(policy_cache preload serve audit)
+# Load (issue 9): 10 000 decisions a second into the spool for a minute
+# while the daemon ingests them (every record ingested once, the chain
+# verified, the daemon's RSS flat; figures on stderr), and 1 000 processes
+# under the library at once with 50 waiting on `ask`. `cargo test` runs
+# the same spool test for 10 s.
+section_load() {
+    step "load: tests/e2e/load.rs with RAMPART_LOAD_SECS=60"
+    mkdir -p target/bench
+    cargo build --release --locked -p rampart-preload
+    # The daemon as shipped (optimised); the test itself is the debug build.
+    cargo build --release --locked -p rampart
+    RAMPART_BIN="$PWD/target/release/rampart" RAMPART_LOAD_SECS=60 \
+        cargo test --locked -p rampart-e2e --test e2e load:: -- \
+        --nocapture --test-threads 1 2>&1 | tee target/bench/load.log | grep -E '^(load:|test )'
+}
+
+SECTIONS=(policy_cache preload serve audit load)
 
 if [ "$#" -gt 0 ]; then
     SECTIONS=("${@//-/_}")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzz policy-cache's targets (fuzz/), each for SECONDS (default 60).
+# Fuzz the targets in fuzz/ (policy-cache's three, and the daemon's API
+# request handling), each for SECONDS (default 60).
 #
 #   ci/fuzz.sh [SECONDS] [TARGET…]
 #
@@ -14,7 +15,7 @@ SECONDS_EACH="${1:-60}"
 shift || true
 TARGETS=("$@")
 if [ "${#TARGETS[@]}" -eq 0 ]; then
-    TARGETS=(load_policy snapshot normalise_evaluate)
+    TARGETS=(load_policy snapshot normalise_evaluate api_bodies)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

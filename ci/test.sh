@@ -47,5 +47,8 @@ step "tests"
 cargo test --locked -p rampart-preload
 cargo test "${ALL[@]}"
 
+step "dashboard in a browser (chromium + playwright-core; screenshots in target/browser-screenshots)"
+node tests/browser/dashboard.test.mjs
+
 step "fuzz smoke (the targets build and run; ci/fuzz.sh runs them longer)"
 bash ci/fuzz.sh 10

@@ -27,6 +27,10 @@ pub enum Command {
         after_help = "The command's own exit status and signals pass through.\nExample: rampart preload --agent codex -- codex"
     )]
     Preload(PreloadArgs),
+    /// Make a plain agent command (`codex`) always run under `rampart preload`:
+    /// writes a wrapper script to ~/.local/bin.
+    #[command(after_help = SETUP_HELP)]
+    Setup(SetupArgs),
     /// Run the daemon: publish and hot-reload the policy snapshot, hold
     /// approvals, serve the API.
     #[command(
@@ -67,6 +71,17 @@ pub enum Command {
     /// Read, search, count and verify the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Watch decisions and approvals live: a full-screen view (one plain
+    /// line per event when stdout is not a terminal).
+    #[command(after_help = WATCH_HELP)]
+    Watch {
+        /// Only this agent's decisions (`g` and `/` change it).
+        #[arg(long, value_name = "AGENT")]
+        agent: Option<String>,
+        /// Only this decision (`f` cycles it).
+        #[arg(long, value_name = "DECISION", value_parser = ["allow", "deny", "ask", "watch"])]
+        decision: Option<String>,
+    },
     /// Allow commands matching a glob (a quick rule in ~/.rampart/policies/user-overrides.yaml).
     #[command(after_help = ALLOW_HELP)]
     Allow(AllowArgs),
@@ -114,7 +129,29 @@ const QUICK_HELP: &str = "The pattern is a command glob (`*` matches anything, `
 
 const ALLOW_HELP: &str = "The pattern is a command glob (`*` matches anything, `/` and spaces included); a command is\nallowed only when every segment matches. The rule is its own small policy (user-allow-N,\npriority 5, tool exec).\n\nAn allow can never override a deny: a deny ends evaluation. If the policies in force deny the\npattern, rampart names the policy and refuses; with --force the allow is written anyway, and\nthe deny still wins. To lift a deny, edit or disable the policy that denies.\nExit codes: 0 written, 1 refused (denied elsewhere, or the policies would not load), 2 usage error.";
 
+const WATCH_HELP: &str = "Keys: q quit · ↑↓ or j k select an approval · a approve · d deny · f decision filter ·\ng next agent · / type an agent · c clear filters · p or space pause · PgUp/PgDn scroll.\nWith no daemon it follows the audit files (approvals are unavailable) and reconnects when\n`rampart serve` starts.\nExample: rampart watch --decision deny | tee denied.log";
+
 const RULES_HELP: &str = "Rules are numbered in evaluation order (priority, then file order). `rampart rules remove N`\nremoves rule N only when it is a quick rule in user-overrides.yaml.\nExit codes: 0 ok, 1 refused or the policies do not load, 2 usage error.";
+
+const SETUP_HELP: &str = "The wrapper runs `rampart preload --agent AGENT -- <the real program> \"$@\"`; the real program is\nthe first one on PATH that is not a wrapper written by this command. Running it again changes\nnothing; a file it did not write is never replaced without --force (and then kept as\n<file>.rampart-backup); --remove deletes only its own wrapper. ~/.local/bin must come before the\nreal program on PATH (it warns when it does not).\nExample: rampart setup codex\nExit codes: 0 done, 1 refused or failed, 2 usage error.";
+
+#[derive(Args, Debug)]
+pub struct SetupArgs {
+    /// The agent to wrap.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(
+        crate::cmd::setup::AGENTS.iter().map(|a| a.name)
+    ))]
+    pub agent: String,
+    /// Delete the wrapper (only if this command wrote it).
+    #[arg(long, conflicts_with_all = ["force", "print"])]
+    pub remove: bool,
+    /// Replace a file this command did not write (the old one is kept, suffixed .rampart-backup).
+    #[arg(long)]
+    pub force: bool,
+    /// Print the wrapper instead of writing it.
+    #[arg(long, conflicts_with = "force")]
+    pub print: bool,
+}
 
 #[derive(Args, Debug)]
 pub struct AllowArgs {

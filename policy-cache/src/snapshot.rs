@@ -497,7 +497,7 @@ impl<'s> Snapshot<'s> {
             (PAT, PAT_FIELDS),
         ];
         for (k, f) in tables {
-            if self.section(k).len() % (4 * f) != 0 {
+            if !self.section(k).len().is_multiple_of(4 * f) {
                 return None;
             }
         }
@@ -542,7 +542,7 @@ impl<'s> Snapshot<'s> {
         let idx = self.section(IDX);
         if !idx.is_empty() {
             let log2 = u32_at(idx, 0);
-            if log2 == 0 || log2 > 16 || idx.len() % 4 != 0 {
+            if log2 == 0 || log2 > 16 || !idx.len().is_multiple_of(4) {
                 return None;
             }
             let n_always = u32_at(idx, 4) as usize;
@@ -550,7 +550,7 @@ impl<'s> Snapshot<'s> {
             let head = 8usize
                 .checked_add(n_always.checked_mul(8)?)?
                 .checked_add(4 * (buckets + 1))?;
-            if head > idx.len() || (idx.len() - head) % 8 != 0 {
+            if head > idx.len() || !(idx.len() - head).is_multiple_of(8) {
                 return None;
             }
             let ix = self.index()?;

@@ -107,13 +107,18 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(w: &World, args: &[&str]) -> Daemon {
+        let mut c = w.daemon_cmd();
+        c.args(["serve", "--port", "0"]).args(args);
+        Self::start_cmd(w, c)
+    }
+
+    /// Start `c` (`rampart serve …`, possibly behind a wrapper that execs
+    /// it) and wait until it answers on the socket.
+    pub fn start_cmd(w: &World, mut c: Command) -> Daemon {
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = w.dir.join(format!("serve-{n}.log"));
-        let child = w
-            .daemon_cmd()
-            .args(["serve", "--port", "0"])
-            .args(args)
+        let child = c
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
@@ -279,7 +284,7 @@ impl World {
 }
 
 /// `rampart ARGS…` (not preloaded) in this world, bounded.
-fn rampart(w: &World, args: &[&str]) -> Output {
+pub fn rampart(w: &World, args: &[&str]) -> Output {
     let mut c = w.daemon_cmd();
     c.args(args);
     run(c, 30)
@@ -289,7 +294,7 @@ fn served(name: &str) -> (World, Daemon) {
     served_with(name, &[])
 }
 
-fn served_with(name: &str, args: &[&str]) -> (World, Daemon) {
+pub fn served_with(name: &str, args: &[&str]) -> (World, Daemon) {
     let w = World::new(name);
     w.save_policy("test.yaml", POLICY);
     let d = Daemon::start(&w, args);
@@ -297,7 +302,7 @@ fn served_with(name: &str, args: &[&str]) -> (World, Daemon) {
 }
 
 /// A preloaded `bash -c script`, running in the background.
-fn spawn_bash(w: &World, script: &str) -> Child {
+pub fn spawn_bash(w: &World, script: &str) -> Child {
     w.bash(script)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -306,7 +311,7 @@ fn spawn_bash(w: &World, script: &str) -> Child {
 }
 
 /// Wait (bounded) for a background child.
-fn finish(mut c: Child, secs: u64) -> Output {
+pub fn finish(mut c: Child, secs: u64) -> Output {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while c.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
@@ -731,7 +736,10 @@ fn fifty_waiting_calls_resolve_independently() {
     for a in &pending {
         let cmd = a["command"].as_str().unwrap();
         let i: usize = cmd.rsplit('-').next().unwrap().parse().unwrap();
-        let body = format!(r#"{{"approved": {}, "resolved_by": "test"}}"#, i % 2 == 0);
+        let body = format!(
+            r#"{{"approved": {}, "resolved_by": "test"}}"#,
+            i.is_multiple_of(2)
+        );
         let r = d.uds(
             "POST",
             &format!("/v1/approvals/{}/resolve", a["id"].as_str().unwrap()),
@@ -743,13 +751,13 @@ fn fifty_waiting_calls_resolve_independently() {
         let out = finish(c, 30);
         assert_eq!(
             out.status.success(),
-            i % 2 == 0,
+            i.is_multiple_of(2),
             "call {i}: {}",
             stderr(&out)
         );
         assert_eq!(
             exists(&w.marker(&format!("ask-marker-{i}"))),
-            i % 2 == 0,
+            i.is_multiple_of(2),
             "call {i}"
         );
     }
@@ -818,7 +826,7 @@ fn rampart_status_works_with_and_without_a_daemon() {
 
 /// Read server-sent events from the socket until `want` has been seen
 /// (bounded).
-fn read_events_until(stream: &mut UnixStream, want: &[&str], secs: u64) -> String {
+pub fn read_events_until(stream: &mut UnixStream, want: &[&str], secs: u64) -> String {
     stream
         .set_read_timeout(Some(Duration::from_millis(200)))
         .ok();

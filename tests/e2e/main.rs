@@ -7,7 +7,13 @@
 //! (ci/test.sh does both).
 
 mod audit;
+mod codex;
 mod daemon;
+mod dashboard;
+mod faults;
 mod harness;
 mod library;
+mod load;
 mod preload_cli;
+mod security;
+mod watch;

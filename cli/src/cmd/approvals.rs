@@ -37,20 +37,9 @@ pub fn pending(json: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub fn resolve(id: &str, approved: bool) -> anyhow::Result<ExitCode> {
-    let home = RampartHome::from_env();
-    let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
     let verb = if approved { "approve" } else { "deny" };
-    let path = format!("/v1/approvals/{}/resolve", encode(id));
-    let r = daemon::client::post(
-        &home.socket_path(),
-        &path,
-        Some(
-            &serde_json::json!({"approved": approved, "resolved_by": format!("{who} (rampart {verb})")}),
-        ),
-    )?;
-    match r.status {
-        200 => {
-            let v = r.json();
+    match send_resolution(id, approved, &format!("rampart {verb}"))? {
+        Ok(v) => {
             println!(
                 "{} {id}: {}",
                 if approved { "approved" } else { "denied" },
@@ -58,11 +47,32 @@ pub fn resolve(id: &str, approved: bool) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        _ => {
-            eprintln!("rampart: {}", r.error_message());
+        Err(message) => {
+            eprintln!("rampart: {message}");
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// Resolve approval `id` over the socket, as `$USER (via)`: the approval's
+/// JSON, or the daemon's refusal (unknown id, already resolved).
+pub fn send_resolution(
+    id: &str,
+    approved: bool,
+    via: &str,
+) -> anyhow::Result<Result<Value, String>> {
+    let home = RampartHome::from_env();
+    let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let path = format!("/v1/approvals/{}/resolve", encode(id));
+    let r = daemon::client::post(
+        &home.socket_path(),
+        &path,
+        Some(&serde_json::json!({"approved": approved, "resolved_by": format!("{who} ({via})")})),
+    )?;
+    Ok(match r.status {
+        200 => Ok(r.json()),
+        _ => Err(r.error_message()),
+    })
 }
 
 /// `12s`, `3m`, `2h`.

@@ -217,7 +217,7 @@ fn tail(home: &RampartHome, n: usize, follow: bool, as_json: bool) -> anyhow::Re
     }
 }
 
-fn watched_files(home: &RampartHome) -> Vec<PathBuf> {
+pub(super) fn watched_files(home: &RampartHome) -> Vec<PathBuf> {
     let mut v = daemon::audit::chain::list_files(&home.audit_dir()).unwrap_or_default();
     if let Ok(rd) = std::fs::read_dir(home.spool_dir()) {
         v.extend(rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| {
@@ -229,7 +229,7 @@ fn watched_files(home: &RampartHome) -> Vec<PathBuf> {
     v
 }
 
-fn read_from(path: &std::path::Path, from: u64) -> std::io::Result<Vec<u8>> {
+pub(super) fn read_from(path: &std::path::Path, from: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::fs::File::open(path)?;
     f.seek(SeekFrom::Start(from))?;

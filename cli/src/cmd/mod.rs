@@ -10,8 +10,10 @@ mod policy;
 pub mod preload;
 mod rules;
 mod serve;
+pub mod setup;
 mod status;
 mod test;
+mod watch;
 
 use crate::cli::{Cli, Command, PolicyCommand, RulesAction};
 use std::process::ExitCode;
@@ -38,6 +40,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             policy: a.policy.as_deref(),
             command: &a.command,
         }),
+        Command::Setup(a) => setup::run(
+            &a.agent,
+            if a.remove {
+                setup::SetupAction::Remove
+            } else if a.print {
+                setup::SetupAction::Print
+            } else {
+                setup::SetupAction::Install { force: a.force }
+            },
+        ),
         Command::Serve(a) => serve::run(a),
         Command::Status { json } => status::run(json),
         Command::Doctor { programs, json } => doctor::run(&programs, json),
@@ -45,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approve { id } => approvals::resolve(&id, true),
         Command::Deny { id } => approvals::resolve(&id, false),
         Command::Audit(a) => audit::run(a),
+        Command::Watch { agent, decision } => watch::run(agent, decision),
         Command::Allow(a) => rules::add(rules::QuickArgs {
             action: policy_cache::Action::Allow,
             pattern: &a.pattern,

@@ -135,8 +135,9 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 const QUERY_CREDENTIALS: &[&str] = &["token", "access_token", "auth", "bearer", "api_key"];
 
 /// The TCP router's gate: `Authorization: Bearer <token>` on every route
-/// but `/healthz`; a credential in the query string is refused even with a
-/// good header (URLs end up in logs and shell history).
+/// but `/healthz` and the dashboard's static files (they hold no data); a
+/// credential in the query string is refused even with a good header, and
+/// even on the dashboard's files (URLs end up in logs and shell history).
 pub async fn require_token(State(token): State<Token>, req: Request, next: Next) -> Response {
     if req.uri().path() == "/healthz" {
         return next.run(req).await;
@@ -155,6 +156,9 @@ pub async fn require_token(State(token): State<Token>, req: Request, next: Next)
                 "credentials in the query string are refused; send Authorization: Bearer <token>",
             );
         }
+    }
+    if super::dashboard::is_public(req.uri().path()) {
+        return next.run(req).await;
     }
     let given = req
         .headers()

@@ -40,6 +40,7 @@ pub fn router(d: Arc<Daemon>) -> Router {
         .route("/v1/approvals/{id}/resolve", post(resolve))
         .route("/v1/events/stream", get(events))
         .route("/metrics", get(metrics))
+        .merge(super::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -105,6 +106,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))
+    }
+}
+
+/// One path segment (`{tool}`, `{id}`), percent-decoded; a segment that
+/// does not decode to UTF-8 is a 400 with the API's JSON error, like every
+/// other refusal (axum's own rejection is plain text).
+pub struct Segment(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(s)| Segment(s))
+            .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))
     }
 }
 
@@ -183,7 +203,7 @@ fn yes() -> bool {
 
 async fn preflight(
     State(d): D,
-    Path(tool): Path<String>,
+    Segment(tool): Segment,
     JsonBody(req): JsonBody<PreflightRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let (response, record) = preflight_decide(&d, &tool, &req)?;
@@ -343,7 +363,7 @@ async fn reload(State(d): D, _body: Bytes) -> Response {
 /// until a human resolves it, the approval timeout denies it, or the
 /// daemon stops (deny). If the caller goes away first, the approval is
 /// withdrawn (the request future is dropped, and its guard with it).
-async fn ask(State(d): D, JsonBody(record): JsonBody<Value>) -> Result<Response, ApiError> {
+async fn ask(State(d): D, JsonBody(mut record): JsonBody<Value>) -> Result<Response, ApiError> {
     if !record.is_object() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -356,6 +376,8 @@ async fn ask(State(d): D, JsonBody(record): JsonBody<Value>) -> Result<Response,
             axum::Json(json!({"id": null, "approved": true, "resolved_by": by})).into_response(),
         );
     }
+    // Listed, logged and streamed from here on: secrets out first.
+    crate::audit::redact::redact_json(&mut record);
     let (approval, answer, waiting) = d.approvals.create(record);
     let id = approval.id.clone();
     let command = approval
@@ -397,7 +419,7 @@ async fn list_approvals(State(d): D) -> axum::Json<Value> {
     axum::Json(json!({ "approvals": list }))
 }
 
-async fn get_approval(State(d): D, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+async fn get_approval(State(d): D, Segment(id): Segment) -> Result<axum::Json<Value>, ApiError> {
     d.approvals
         .get(&id)
         .map(|a| axum::Json(a.to_json()))
@@ -413,13 +435,14 @@ struct ResolveRequest {
 
 async fn resolve(
     State(d): D,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     JsonBody(req): JsonBody<ResolveRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let by = if req.resolved_by.trim().is_empty() {
         "api".to_string()
     } else {
-        req.resolved_by.chars().take(128).collect()
+        let by: String = req.resolved_by.chars().take(128).collect();
+        crate::audit::redact::redact(&by).into_owned()
     };
     let outcome = if req.approved { "approved" } else { "denied" };
     match d.resolve(

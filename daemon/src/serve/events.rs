@@ -15,10 +15,38 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 /// Events kept for a subscriber that has not read them yet.
 const BACKLOG: usize = 1024;
 
-/// One event: a kind (`decision`, `approval.created`, `approval.resolved`,
-/// `reload`) and its JSON payload.
+/// The kind that ends every open stream (never sent to a client).
+const CLOSE: &str = "close";
+
+/// The `decision` event for a library decision ingested from the spool:
+/// the fields of the API's own `decision` events (`source` is `library`),
+/// plus the audit record's `time`, `seq`, `id`, `outcome`, `approval`,
+/// `pid` and `cwd`. `None` for ingest notes, which are not decisions.
+pub fn library_decision(r: &crate::audit::AuditRecord) -> Option<serde_json::Value> {
+    if r.source != "library" || r.decision.is_empty() {
+        return None;
+    }
+    Some(serde_json::json!({
+        "source": "library", "tool": r.tool, "agent": r.agent, "session": r.session,
+        "command": r.command, "path": r.path, "url": r.url,
+        "decision": r.decision,
+        "allowed": r.outcome.as_deref() != Some("blocked"),
+        "policy": r.policies.first().cloned().unwrap_or_default(),
+        "matched_policies": r.policies, "message": r.message,
+        "generation": r.generation,
+        "time": r.time, "seq": r.seq, "id": r.id,
+        "outcome": r.outcome, "approval": r.approval,
+        "pid": r.pid, "cwd": r.cwd,
+    }))
+}
+
+/// One event: a kind (`decision` — from the API or, once ingested, from the
+/// library —, `approval.created`, `approval.resolved`, `reload`) and its
+/// JSON payload.
 #[derive(Debug, Clone)]
 pub struct Event {
+    /// The SSE `id:`: one more than the previous event's (see `history`).
+    pub id: u64,
     /// The SSE `event:` name.
     pub kind: &'static str,
     /// The SSE `data:` (JSON).
@@ -29,20 +57,49 @@ pub struct Event {
 #[derive(Debug, Clone)]
 pub struct Events {
     tx: broadcast::Sender<Event>,
+    /// The recent past, for `GET /v1/events/recent`; its lock also keeps
+    /// ids in stream order.
+    history: std::sync::Arc<std::sync::Mutex<super::history::History>>,
 }
 
 impl Default for Events {
     fn default() -> Self {
         Events {
             tx: broadcast::channel(BACKLOG).0,
+            history: Default::default(),
         }
     }
 }
 
 impl Events {
     /// Publish (a no-op with no subscribers).
-    pub fn emit(&self, kind: &'static str, data: serde_json::Value) {
-        let _ = self.tx.send(Event { kind, data });
+    pub fn emit(&self, kind: &'static str, mut data: serde_json::Value) {
+        // Secrets never reach a stream (or the recent-events history).
+        crate::audit::redact::redact_json(&mut data);
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        let id = history.last_id() + 1;
+        history.record(id, std::time::SystemTime::now(), kind, &data);
+        let _ = self.tx.send(Event { id, kind, data });
+    }
+
+    /// End every open stream: the daemon is stopping. Its clients see the
+    /// connection close now rather than at the shutdown's deadline (a
+    /// `rampart watch` left open would otherwise hold the stop up).
+    pub fn close_streams(&self) {
+        let _ = self.tx.send(Event {
+            id: 0,
+            kind: CLOSE,
+            data: serde_json::Value::Null,
+        });
+    }
+
+    /// Totals, decisions per minute and the last events, as JSON
+    /// (`GET /v1/events/recent`).
+    pub fn recent(&self) -> serde_json::Value {
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .to_json()
     }
 
     /// A server-sent event response following the stream from now on.
@@ -52,14 +109,58 @@ impl Events {
         let hello = tokio_stream::once(Ok(SseEvent::default()
             .event("hello")
             .data(r#"{"stream":"rampart"}"#)));
-        let stream = BroadcastStream::new(self.tx.subscribe()).map(|item| {
-            Ok(match item {
-                Ok(e) => SseEvent::default().event(e.kind).data(e.data.to_string()),
-                Err(BroadcastStreamRecvError::Lagged(n)) => SseEvent::default()
-                    .event("lagged")
-                    .data(format!("{{\"missed\":{n}}}")),
-            })
-        });
+        let stream = BroadcastStream::new(self.tx.subscribe())
+            .take_while(|item| !matches!(item, Ok(e) if e.kind == CLOSE))
+            .map(|item| {
+                Ok(match item {
+                    Ok(e) => SseEvent::default()
+                        .id(e.id.to_string())
+                        .event(e.kind)
+                        .data(e.data.to_string()),
+                    Err(BroadcastStreamRecvError::Lagged(n)) => SseEvent::default()
+                        .event("lagged")
+                        .data(format!("{{\"missed\":{n}}}")),
+                })
+            });
         Sse::new(hello.chain(stream)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditRecord;
+
+    #[test]
+    fn a_blocked_library_record_becomes_a_denied_decision_event() {
+        let r = AuditRecord {
+            source: "library".into(),
+            decision: "deny".into(),
+            outcome: Some("blocked".into()),
+            command: Some("/usr/bin/rm -rf /home/me".into()),
+            policies: vec!["destructive".into(), "other".into()],
+            agent: "codex".into(),
+            seq: 7,
+            tool: "exec".into(),
+            ..Default::default()
+        };
+        let e = library_decision(&r).unwrap();
+        assert_eq!(e["decision"], "deny");
+        assert_eq!(e["allowed"], false);
+        assert_eq!(e["policy"], "destructive");
+        assert_eq!(e["matched_policies"][1], "other");
+        assert_eq!(e["command"], "/usr/bin/rm -rf /home/me");
+        assert_eq!(e["seq"], 7);
+        assert_eq!(e["source"], "library");
+    }
+
+    #[test]
+    fn ingest_notes_are_not_decision_events() {
+        let note = AuditRecord {
+            source: "ingest".into(),
+            tool: "spool".into(),
+            ..Default::default()
+        };
+        assert!(library_decision(&note).is_none());
     }
 }

@@ -18,12 +18,16 @@ mod access;
 mod api;
 mod approvals;
 mod audit_writer;
+mod dashboard;
 mod events;
+mod history;
+mod in_memory;
 mod listen;
 mod metrics;
 mod policy;
 mod watch;
 
+pub use in_memory::{InMemoryApi, InMemoryReply};
 pub use policy::{ReloadReport, Trigger, error_json};
 
 use crate::RampartHome;
@@ -295,8 +299,20 @@ async fn serve(config: Config, token: access::Token) -> Result<(), ServeError> {
             what: "opening the audit log".into(),
             source: std::io::Error::other(e.to_string()),
         })?;
+    let events = Events::default();
     let ingestor = match ingestor {
-        Ok(i) => Some(Arc::new(std::sync::Mutex::new(i))),
+        Ok(mut i) => {
+            // Library decisions reach the event stream once durable.
+            let stream = events.clone();
+            i.on_ingest(Box::new(move |records| {
+                for r in records {
+                    if let Some(e) = events::library_decision(r) {
+                        stream.emit("decision", e);
+                    }
+                }
+            }));
+            Some(Arc::new(std::sync::Mutex::new(i)))
+        }
         Err(e) => {
             tracing::warn!("audit ingest unavailable: {e}");
             None
@@ -308,7 +324,7 @@ async fn serve(config: Config, token: access::Token) -> Result<(), ServeError> {
         mode: config.mode,
         approval_timeout: config.approval_timeout,
         approvals: Approvals::default(),
-        events: Events::default(),
+        events,
         metrics: Metrics::default(),
         started: Instant::now(),
         tcp_addr,
@@ -348,6 +364,7 @@ async fn serve(config: Config, token: access::Token) -> Result<(), ServeError> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(200));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing: Option<String> = None;
             loop {
                 let last = tokio::select! {
                     _ = tick.tick() => false,
@@ -360,8 +377,20 @@ async fn serve(config: Config, token: access::Token) -> Result<(), ServeError> {
                     Err(_) => Ok(()),
                 })
                 .await;
-                if let Ok(Err(e)) = r {
-                    tracing::warn!("audit ingest: {e}; retrying");
+                // A full disk fails every 200 ms: said once (again when
+                // the error changes), and once more when ingest recovers.
+                match r {
+                    Ok(Err(e)) => {
+                        let e = e.to_string();
+                        if failing.as_deref() != Some(e.as_str()) {
+                            tracing::warn!("audit ingest: {e}; retrying");
+                        }
+                        failing = Some(e);
+                    }
+                    Ok(Ok(())) if failing.take().is_some() => {
+                        tracing::info!("audit ingest resumed");
+                    }
+                    _ => {}
                 }
                 if last {
                     break;
@@ -376,10 +405,13 @@ async fn serve(config: Config, token: access::Token) -> Result<(), ServeError> {
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let tcp_router = api::router(d.clone()).layer(axum::middleware::from_fn_with_state(
-        token,
-        access::require_token,
-    ));
+    let tcp_router = api::router(d.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            token,
+            access::require_token,
+        ))
+        // Outermost, so that the token gate's refusals carry them too.
+        .layer(axum::middleware::from_fn(dashboard::security_headers));
     let uds_router = api::router(d.clone());
     tracing::info!(
         tcp = %tcp_addr,
@@ -412,6 +444,8 @@ async fn serve(config: Config, token: access::Token) -> Result<(), ServeError> {
         for a in d.approvals.pending() {
             d.resolve(&a.id, denied.clone(), "shutdown");
         }
+        // After the denials' events, so that watchers see them.
+        d.events.close_streams();
         let _ = stop_tx.send(true);
     };
     tokio::join!(serving, control);

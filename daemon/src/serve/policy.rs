@@ -199,7 +199,10 @@ impl PolicyStore {
         let started = Instant::now();
         let prev = self.current();
         let source = self.source();
-        let outcome = compile_and_publish(&self.home, &source, &prev, force);
+        let outcome = match self.vanished_policies(&prev, &source) {
+            Some(e) => Err(e),
+            None => compile_and_publish(&self.home, &source, &prev, force),
+        };
         let duration = started.elapsed();
         let report = match outcome {
             Ok(Some(new)) => {
@@ -246,6 +249,32 @@ impl PolicyStore {
         }
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
         report
+    }
+}
+
+impl PolicyStore {
+    /// The user's policies were in force and their directory is gone
+    /// (deleted, or moved away). That is not a request for the weaker
+    /// built-in policy: the last good snapshot stays in force, and the
+    /// reload reports why, until the directory is back (or a restart,
+    /// which starts from the built-in policy when there is none).
+    fn vanished_policies(&self, prev: &Published, source: &PolicySource) -> Option<LoadError> {
+        let dir = self.home.policies_dir();
+        let was_user_dir = prev.published && prev.source == dir.display().to_string();
+        (self.explicit.is_none()
+            && *source == PolicySource::Builtin
+            && was_user_dir
+            && !dir.is_dir())
+        .then(|| LoadError {
+            file: dir.clone(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "the policies directory is gone; keeping the last good snapshot (generation {}): recreate it and reload (`rampart serve --reload`)",
+                prev.generation
+            ),
+            suggestion: None,
+        })
     }
 }
 
@@ -372,6 +401,36 @@ mod tests {
             compile::read_generation(&home.snapshot_path()),
             Some(first + 1)
         );
+        let _ = std::fs::remove_dir_all(home.root());
+    }
+
+    #[test]
+    fn a_deleted_policies_directory_keeps_the_last_good_snapshot() {
+        let home = temp_home("vanished");
+        std::fs::write(home.policies_dir().join("a.yaml"), GOOD).unwrap();
+        let store = PolicyStore::start(home.clone(), None);
+        let g = store.current().generation;
+        std::fs::remove_dir_all(home.policies_dir()).unwrap();
+        let r = store.reload(Trigger::Watch);
+        let e = r.error.expect("reported");
+        assert!(e.message.contains("policies directory is gone"), "{e}");
+        assert_eq!(store.current().generation, g);
+        assert_eq!(compile::read_generation(&home.snapshot_path()), Some(g));
+        // Back again: reloads as usual.
+        std::fs::create_dir_all(home.policies_dir()).unwrap();
+        std::fs::write(
+            home.policies_dir().join("a.yaml"),
+            GOOD.replace("/\"]", "/x\"]"),
+        )
+        .unwrap();
+        let r = store.reload(Trigger::Api);
+        assert!(r.error.is_none() && r.changed, "{:?}", r.error);
+        // An emptied (not deleted) directory is the documented switch to
+        // the built-in policy.
+        std::fs::remove_file(home.policies_dir().join("a.yaml")).unwrap();
+        let r = store.reload(Trigger::Api);
+        assert!(r.error.is_none() && r.changed, "{:?}", r.error);
+        assert_eq!(store.current().source, PolicySource::Builtin.describe());
         let _ = std::fs::remove_dir_all(home.root());
     }
 

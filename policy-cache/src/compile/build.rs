@@ -280,7 +280,7 @@ fn compile_with_flags(set: &PolicySet, generation: u64, flags: u32) -> Result<Ve
     let mut payload = std::vec![0u8; table_len];
     payload[0..4].copy_from_slice(&(SECTIONS as u32).to_le_bytes());
     for (k, s) in sections.iter().enumerate() {
-        while payload.len() % 16 != 0 {
+        while !payload.len().is_multiple_of(16) {
             payload.push(0);
         }
         let off = payload.len() as u32;
