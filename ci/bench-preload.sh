@@ -21,3 +21,14 @@ home="$(mktemp -d)"
 trap 'rm -rf "$home"' EXIT
 cargo run -q --release --locked -p rampart -- policy compile --policy policies/standard.yaml --out "$home/cache/policy.snap" >/dev/null
 RAMPART_BENCH_HOME="$home" RAMPART_USER_HOME="$HOME" ./target/release/rampart-spawnbench "$lib" "$n" "$rounds"
+# The floor: the same two runs with an empty shared object preloaded (no
+# constructor, no hooks). What it adds is the price of loading any second
+# library into every process on this machine, which no preload library
+# can go below.
+echo "floor, an empty preloaded library:"
+echo 'int rampart_bench_empty;' > "$home/empty.c"
+cc -O2 -shared -fPIC -o "$home/libempty.so" "$home/empty.c"
+RAMPART_BENCH_HOME="$home" ./target/release/rampart-spawnbench "$home/libempty.so" "$n" "$rounds" | sed 's/per decided exec/per exec/; s/; 0 audit records in the last run//'
+# The library's whole stay again, after the floor, for the spread.
+echo "librampart again:"
+RAMPART_BENCH_HOME="$home" RAMPART_USER_HOME="$HOME" ./target/release/rampart-spawnbench "$lib" "$n" "$rounds"
