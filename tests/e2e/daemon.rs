@@ -874,6 +874,24 @@ fn the_event_stream_and_metrics_report_decisions_approvals_and_reloads() {
         10,
     );
     assert!(seen.contains("\"policy\":\"test-deny\""), "{seen}");
+    // The API's decision carries its audit record's time, seq, id and pid
+    // (the daemon's), as a library decision does.
+    let api = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["source"] == "preflight")
+        .unwrap_or_else(|| panic!("no API decision: {seen}"));
+    assert_eq!(api["pid"].as_u64(), Some(u64::from(d.pid)), "{api}");
+    let rec = w
+        .records_for("blocked-marker")
+        .into_iter()
+        .find(|r| r["source"] == "api")
+        .expect("the API decision's audit record");
+    for k in ["time", "seq", "id", "pid", "decision", "command"] {
+        assert!(!api[k].is_null(), "{k} missing: {api}");
+        assert_eq!(api[k], rec[k], "{k}: {api} vs {rec}");
+    }
     assert!(
         !seen.contains(&d.token),
         "the token never appears in the stream"

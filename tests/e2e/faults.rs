@@ -486,7 +486,7 @@ fn a_snapshot_mangled_in_place_while_programs_spawn_never_crashes_them() {
 }
 
 #[test]
-fn deleting_the_policies_directory_keeps_the_last_good_policy_and_says_so() {
+fn a_deleted_policies_directory_keeps_the_last_good_policy_and_reloads_when_back() {
     let (w, d) = served("fault-policies-gone");
     let generation = d.status()["snapshot"]["generation"].as_u64().unwrap();
     std::fs::remove_dir_all(w.rampart_home.join("policies")).unwrap();
@@ -513,14 +513,77 @@ fn deleting_the_policies_directory_keeps_the_last_good_policy_and_says_so() {
         r#"{"params": {"command": "touch blocked-marker"}}"#,
     );
     assert_eq!(r.json()["decision"], "deny");
-    // Back again: a reload picks it up.
+    // Back again, with a policy that refuses something new: a running
+    // preloaded shell is refused by the new rule with no manual reload
+    // (the watcher saw the directory return and watches it again).
+    let script = "i=0; while [ $i -lt 4000 ]; do i=$((i+1)); \
+                  if ! touch back-probe-$i; then echo $i; exit 0; fi; sleep 0.005; done; exit 3";
+    let child = spawn_bash(&w, script);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !exists(&w.marker("back-probe-1")) {
+        assert!(Instant::now() < deadline, "the shell never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stricter = format!(
+        "{}\n  - name: back-rule\n    rules:\n      - action: deny\n        when: {{ command_matches: [\"touch back-probe-*\"] }}\n",
+        crate::harness::POLICY
+    );
+    w.save_policy("test.yaml", &stricter);
+    let out = finish(child, 60);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "never refused by the new rule: {}",
+        stderr(&out)
+    );
+    let refused: u32 = stdout(&out).trim().parse().expect("the refused probe");
+    assert!(refused > 1);
+    assert!(
+        !exists(&w.marker(&format!("back-probe-{refused}"))),
+        "the refused touch ran"
+    );
+    assert!(
+        stderr(&out).contains("[back-rule]"),
+        "refused by the new rule: {}",
+        stderr(&out)
+    );
+    // And the new directory is watched itself: a later edit of the file
+    // in it (which the parent's watch would not see) reaches a running
+    // shell too. First the return's events settle, so that no reload they
+    // queued is still due and could pick the edit up by chance.
+    std::thread::sleep(Duration::from_millis(800));
+    let script = "i=0; while [ $i -lt 4000 ]; do i=$((i+1)); \
+                  if ! touch again-probe-$i; then echo $i; exit 0; fi; sleep 0.005; done; exit 3";
+    let child = spawn_bash(&w, script);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !exists(&w.marker("again-probe-1")) {
+        assert!(Instant::now() < deadline, "the shell never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     w.save_policy(
         "test.yaml",
-        &crate::harness::POLICY.replace("test policy says no", "back"),
+        &stricter.replace("touch back-probe-*", "touch again-probe-*"),
     );
-    let r = d.uds("POST", "/v1/policy/reload", "");
-    assert_eq!(r.status, 200, "{r:?}");
-    assert!(r.json()["generation"].as_u64().unwrap() > generation);
+    let out = finish(child, 60);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the edit in the recreated directory was never seen: {}",
+        stderr(&out)
+    );
+    let refused: u32 = stdout(&out).trim().parse().expect("the refused probe");
+    assert!(
+        !exists(&w.marker(&format!("again-probe-{refused}"))),
+        "the refused touch ran"
+    );
+    assert!(stderr(&out).contains("[back-rule]"), "{}", stderr(&out));
+    let status = d.status();
+    assert!(
+        status["snapshot"]["generation"].as_u64().unwrap() > generation + 1,
+        "{status}"
+    );
+    assert_eq!(status["last_reload"]["ok"], true, "{status}");
+    assert_eq!(status["last_reload"]["trigger"], "watch", "{status}");
     assert!(
         d.log().contains("policies directory is gone"),
         "{}",

@@ -457,3 +457,81 @@ fn watch_gives_the_terminal_back_when_killed() {
         "cooked mode restored: {modes}"
     );
 }
+
+#[test]
+fn watch_counts_the_daemons_decisions_since_it_started_and_its_own_without_one() {
+    let (w, mut d) = served_with("watch-counts", &[]);
+    let out = run(preload(&w, "touch blocked-marker"), 30);
+    denied(&out, &w.marker("blocked-marker"));
+    // A new daemon: the denial is in the files, not in its totals.
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit(10).success());
+    let mut d = Daemon::start(&w, &[]);
+    let t = Tmux::watch(&w, "counts", &[]);
+    let pane = t.wait_for("● daemon pid", 20);
+    assert!(
+        line_with(&pane, &["deny 0", "since the daemon started"]).is_some(),
+        "the daemon's totals, not the files':\n{pane}"
+    );
+    assert!(
+        line_with(&pane, &["deny", "touch blocked-marker"]).is_some(),
+        "the feed still shows the files' decision:\n{pane}"
+    );
+    let out = run(preload(&w, "touch blocked-marker-2"), 30);
+    denied(&out, &w.marker("blocked-marker-2"));
+    t.wait("the daemon's count of the new denial", 20, |p| {
+        line_with(p, &["deny 1", "since the daemon started"]).is_some()
+            && line_with(p, &["touch blocked-marker-2"]).is_some()
+    });
+    // No daemon: what this view has seen (both denials).
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit(10).success());
+    let pane = t.wait("the view's own counts", 20, |p| {
+        line_with(p, &["deny 2", "seen by this view"]).is_some()
+    });
+    assert!(pane.contains("approvals unavailable"), "{pane}");
+}
+
+/// A terminal that goes away (tmux killed, an ssh session dropped) must
+/// not leave `rampart watch` behind: crossterm spins on the dead terminal,
+/// so the view could never notice by itself.
+#[test]
+fn watch_exits_when_its_terminal_goes_away() {
+    let w = World::new("watch-hangup");
+    w.save_policy("test.yaml", crate::harness::POLICY);
+    let t = Tmux::watch(&w, "hangup", &[]);
+    t.wait_for("approvals unavailable", 20);
+    let out = tmux_cmd(&t.socket)
+        .args(["display-message", "-p", "-t", "0", "#{pane_pid}"])
+        .output()
+        .expect("tmux display-message");
+    let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the pane shell's children");
+    let pid: i32 = children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("watch's pid");
+    let killed = tmux_cmd(&t.socket)
+        .arg("kill-server")
+        .status()
+        .expect("tmux");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Gone, or a zombie waiting for init to reap it.
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().map(|r| r.trim().chars().next()))
+            .flatten();
+        if matches!(state, None | Some('Z')) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("rampart watch (pid {pid}) still running 10 s after its terminal went away");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

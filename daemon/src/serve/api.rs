@@ -206,25 +206,51 @@ async fn preflight(
     Segment(tool): Segment,
     JsonBody(req): JsonBody<PreflightRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let (response, record) = preflight_decide(&d, &tool, &req)?;
-    // Durable before the response (group-committed with concurrent ones).
-    if let (Some(w), Some(record)) = (&d.audit, record) {
-        w.append(record).await.map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the decision could not be audited: {e}"),
-            )
-        })?;
+    let (response, decided) = preflight_decide(&d, &tool, &req)?;
+    let Some((event, record)) = decided else {
+        return Ok(axum::Json(response));
+    };
+    // Durable before the response (group-committed with concurrent ones),
+    // and announced once sealed: the event carries the record's seq and id
+    // (an unaudited one, its time and pid only). A task of its own, so
+    // that a caller who hangs up meanwhile does not take the event along.
+    let announce = tokio::spawn(async move {
+        let (sealed, failed) = match &d.audit {
+            Some(w) => match w.append(record.clone()).await {
+                Ok(sealed) => (Some(sealed), None),
+                Err(e) => (None, Some(e)),
+            },
+            None => (None, None),
+        };
+        let sealed_ok = sealed.is_some();
+        let r = sealed.as_ref().unwrap_or(&record);
+        d.events
+            .emit("decision", super::events::api_decision(event, r, sealed_ok));
+        failed
+    });
+    let failed = announce
+        .await
+        .unwrap_or_else(|e| Some(format!("the audit task failed: {e}")));
+    if let Some(e) = failed {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the decision could not be audited: {e}"),
+        ));
     }
     Ok(axum::Json(response))
 }
 
-/// Decide a preflight request: the response body, and the audit record.
+/// A decision's stream event (without the audit record's fields yet) and
+/// its audit record.
+type Decided = (Value, crate::audit::AuditRecord);
+
+/// Decide a preflight request: the response body, and (unless rampart is
+/// disabled) the event and audit record.
 fn preflight_decide(
     d: &Daemon,
     tool: &str,
     req: &PreflightRequest,
-) -> Result<(Value, Option<crate::audit::AuditRecord>), ApiError> {
+) -> Result<(Value, Option<Decided>), ApiError> {
     let tool = tool.to_string();
     if d.mode == Mode::Disabled {
         return Ok((
@@ -292,19 +318,18 @@ fn preflight_decide(
     let allowed = decision.allowed() || d.mode == Mode::Monitor || !req.enforce;
     d.metrics.decision(action, &deciding, took);
     let eval_us = took.as_secs_f64() * 1e6;
-    d.events.emit(
-        "decision",
-        json!({
-            "source": "preflight", "tool": tool, "agent": req.agent, "session": req.session,
-            "command": command.map(String::from_utf8_lossy),
-            "path": path.map(String::from_utf8_lossy),
-            "url": url.map(String::from_utf8_lossy),
-            "decision": action, "allowed": allowed, "policy": deciding,
-            "matched_policies": matched, "message": message,
-            "generation": cur.generation, "eval_duration_us": eval_us,
-        }),
-    );
+    let event = json!({
+        "source": "preflight", "tool": tool, "agent": req.agent, "session": req.session,
+        "command": command.map(String::from_utf8_lossy),
+        "path": path.map(String::from_utf8_lossy),
+        "url": url.map(String::from_utf8_lossy),
+        "decision": action, "allowed": allowed, "policy": deciding,
+        "matched_policies": matched, "message": message,
+        "generation": cur.generation, "eval_duration_us": eval_us,
+    });
     let record = crate::audit::AuditRecord {
+        // The decision's time, kept by the audit log (not the append's).
+        time: crate::audit::time::rfc3339(crate::audit::time::now_micros()),
         agent: req.agent.clone(),
         session: req.session.clone(),
         tool: tool.clone(),
@@ -330,7 +355,7 @@ fn preflight_decide(
             "generation": cur.generation,
             "mode": d.mode.as_str(),
         }),
-        Some(record),
+        Some((event, record)),
     ))
 }
 

@@ -40,6 +40,36 @@ pub fn library_decision(r: &crate::audit::AuditRecord) -> Option<serde_json::Val
     }))
 }
 
+/// The `decision` event for a decision made through the API
+/// (`POST /v1/preflight/{tool}`): `event` holds the fields it always had
+/// (`source` is `preflight`, `eval_duration_us`, …); to them, as for a
+/// library decision, the audit record's `time`, `outcome`, `approval`,
+/// `pid` (the daemon's: it decided) and `cwd`, and its `seq` and `id` when
+/// `sealed` (null when the decision could not be audited). With `time` and
+/// `pid` a client merges the event with the same record read from the
+/// audit files, as it does for library decisions.
+pub fn api_decision(
+    mut event: serde_json::Value,
+    r: &crate::audit::AuditRecord,
+    sealed: bool,
+) -> serde_json::Value {
+    if let Some(map) = event.as_object_mut() {
+        let extra = serde_json::json!({
+            "time": r.time,
+            "seq": sealed.then_some(r.seq),
+            "id": sealed.then(|| r.id.clone()),
+            "outcome": r.outcome, "approval": r.approval,
+            "pid": r.pid, "cwd": r.cwd,
+        });
+        if let serde_json::Value::Object(extra) = extra {
+            for (k, v) in extra {
+                map.entry(k).or_insert(v);
+            }
+        }
+    }
+    event
+}
+
 /// One event: a kind (`decision` — from the API or, once ingested, from the
 /// library —, `approval.created`, `approval.resolved`, `reload`) and its
 /// JSON payload.
@@ -152,6 +182,63 @@ mod tests {
         assert_eq!(e["command"], "/usr/bin/rm -rf /home/me");
         assert_eq!(e["seq"], 7);
         assert_eq!(e["source"], "library");
+    }
+
+    #[test]
+    fn an_api_decision_event_gains_the_audit_records_time_pid_seq_and_id() {
+        // What `POST /v1/preflight/exec` announces.
+        let base = serde_json::json!({
+            "source": "preflight", "tool": "exec", "agent": "a", "session": "s",
+            "command": "rm -rf /", "path": null, "url": null,
+            "decision": "deny", "allowed": false, "policy": "p",
+            "matched_policies": ["p"], "message": "no",
+            "generation": 3, "eval_duration_us": 3.5,
+        });
+        let r = AuditRecord {
+            source: "api".into(),
+            time: "2026-11-22T01:02:03.000004Z".into(),
+            seq: 12,
+            id: "0000000012".into(),
+            pid: 77,
+            outcome: Some("blocked".into()),
+            command: Some("rm -rf /".into()),
+            decision: "deny".into(),
+            ..Default::default()
+        };
+        let e = api_decision(base.clone(), &r, true);
+        for k in [
+            "source",
+            "tool",
+            "command",
+            "decision",
+            "allowed",
+            "policy",
+            "eval_duration_us",
+        ] {
+            assert_eq!(e[k], base[k], "{k} kept");
+        }
+        assert_eq!(e["time"], "2026-11-22T01:02:03.000004Z");
+        assert_eq!(
+            (e["seq"].as_u64(), e["id"].as_str()),
+            (Some(12), Some("0000000012"))
+        );
+        assert_eq!(
+            (e["pid"].as_u64(), e["outcome"].as_str()),
+            (Some(77), Some("blocked"))
+        );
+        // The same keys a library decision has.
+        let lib = library_decision(&AuditRecord {
+            source: "library".into(),
+            ..r.clone()
+        })
+        .unwrap();
+        for k in lib.as_object().unwrap().keys() {
+            assert!(e.get(k).is_some(), "{k} missing");
+        }
+        // Not audited: its time and pid, no seq or id.
+        let e = api_decision(base, &r, false);
+        assert_eq!(e["time"], "2026-11-22T01:02:03.000004Z");
+        assert!(e["seq"].is_null() && e["id"].is_null(), "{e}");
     }
 
     #[test]

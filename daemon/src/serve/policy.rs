@@ -256,8 +256,9 @@ impl PolicyStore {
     /// The user's policies were in force and their directory is gone
     /// (deleted, or moved away). That is not a request for the weaker
     /// built-in policy: the last good snapshot stays in force, and the
-    /// reload reports why, until the directory is back (or a restart,
-    /// which starts from the built-in policy when there is none).
+    /// reload reports why, until the directory is back (the watcher sees
+    /// it return and reloads; or a restart, which starts from the built-in
+    /// policy when there is none).
     fn vanished_policies(&self, prev: &Published, source: &PolicySource) -> Option<LoadError> {
         let dir = self.home.policies_dir();
         let was_user_dir = prev.published && prev.source == dir.display().to_string();
@@ -270,7 +271,7 @@ impl PolicyStore {
             line: 0,
             column: 0,
             message: format!(
-                "the policies directory is gone; keeping the last good snapshot (generation {}): recreate it and reload (`rampart serve --reload`)",
+                "the policies directory is gone; keeping the last good snapshot (generation {}) until it is back (recreating it reloads by itself)",
                 prev.generation
             ),
             suggestion: None,

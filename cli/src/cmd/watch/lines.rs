@@ -46,8 +46,11 @@ impl Lines {
         let mut decisions = vec![];
         let mut link = None;
         match u {
-            Update::Decision(d) => decisions.push(d),
-            Update::History(list) if self.seen_history => decisions = list,
+            Update::Decision(d) => decisions.push((None, d)),
+            Update::Streamed { id, decision } => decisions.push((Some(id), decision)),
+            Update::History(list) if self.seen_history => {
+                decisions = list.into_iter().map(|d| (None, d)).collect();
+            }
             Update::History(list) => {
                 self.seen_history = true;
                 for d in list {
@@ -89,10 +92,14 @@ impl Lines {
             }
             u => self.w.apply(u),
         }
-        for d in decisions {
+        for (streamed, d) in decisions {
             let pass = self.passes(&d.decision, &d.agent);
             let line = d.line();
-            if self.w.push(d) && pass {
+            let new = match streamed {
+                Some(id) => self.w.push_streamed(id, d),
+                None => self.w.push(d),
+            };
+            if new && pass {
                 out.push(line);
             }
         }
@@ -143,6 +150,17 @@ mod tests {
         ]);
         assert_eq!(out(&mut l, again), ["2026-11-22T00:00:03Z allow  a  cmd3"]);
         assert!(out(&mut l, Update::Decision(dec(3, "allow", "a"))).is_empty());
+        // From the stream: printed once, whatever else showed it.
+        let streamed = |n| Update::Streamed {
+            id: Some(u64::from(n)),
+            decision: dec(n, "deny", "a"),
+        };
+        assert_eq!(
+            out(&mut l, streamed(4)),
+            ["2026-11-22T00:00:04Z deny   a  cmd4"]
+        );
+        assert!(out(&mut l, streamed(3)).is_empty());
+        assert!(out(&mut l, Update::History(vec![dec(4, "deny", "a")])).is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `rampart watch`: decisions and approvals as they happen.
 //!
-//! On a terminal, a full-screen view (ratatui over crossterm): the counts,
-//! the calls waiting for approval (approve or deny the selected one), and
+//! On a terminal, a full-screen view (ratatui over crossterm): the counts
+//! (the daemon's since it started; with no daemon, what this view has
+//! seen), the calls waiting for approval (approve or deny the selected one), and
 //! the feed of decisions, newest first, coloured by decision, with filters,
 //! pause and scroll. When stdout is not a terminal, one plain line per
 //! event instead.
@@ -64,8 +65,58 @@ fn catch_stop_signals() -> anyhow::Result<Arc<AtomicUsize>> {
     Ok(stop)
 }
 
+/// How long the view has to leave by itself once asked to (or once its
+/// terminal is gone) before the watchdog ends the process.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// The controlling terminal's device number (`tty_nr` in
+/// `/proc/self/stat`), `None` when there is none (or not on Linux).
+fn controlling_tty() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which may itself hold spaces and ')':
+    // state ppid pgrp session tty_nr …
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let tty: u64 = rest.split_whitespace().nth(4)?.parse().ok()?;
+    (tty != 0).then_some(tty)
+}
+
+/// Ends the process when the view cannot. Once the terminal hangs up,
+/// crossterm's input reader sees end-of-file on every read and spins
+/// inside its poll without returning, so the loop never gets to check
+/// the stop flag (a `rampart watch` left behind by a closed terminal would
+/// burn a core for ever). This thread gives the loop [`GRACE`] to leave on
+/// its own after a stop signal or the loss of the controlling terminal,
+/// then restores the terminal as far as it still can and exits.
+fn start_watchdog(stop: Arc<AtomicUsize>) -> anyhow::Result<()> {
+    let had_tty = controlling_tty().is_some();
+    std::thread::Builder::new()
+        .name("rampart-watch-watchdog".into())
+        .spawn(move || {
+            let mut asked: Option<Instant> = None;
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+                let sig = stop.load(Ordering::Relaxed);
+                let hung_up = had_tty && controlling_tty().is_none();
+                if sig == 0 && !hung_up {
+                    continue;
+                }
+                if asked.get_or_insert_with(Instant::now).elapsed() >= GRACE {
+                    ratatui::restore();
+                    let sig = if sig == 0 {
+                        signal_hook::consts::SIGHUP as usize
+                    } else {
+                        sig
+                    };
+                    std::process::exit(128 + sig as i32);
+                }
+            }
+        })?;
+    Ok(())
+}
+
 fn full_screen(mut w: Watch, rx: &Receiver<Update>) -> anyhow::Result<ExitCode> {
     let stop = catch_stop_signals()?;
+    start_watchdog(Arc::clone(&stop))?;
     // Raw mode and the alternate screen; a panic hook that restores the
     // terminal before the message is printed.
     let mut terminal = ratatui::try_init()?;

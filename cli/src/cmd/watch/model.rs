@@ -16,7 +16,8 @@ pub const DECISIONS: [&str; 4] = ["deny", "ask", "watch", "allow"];
 /// One decision in the feed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Decision {
-    /// RFC 3339 UTC, as recorded (or as received, for API decisions).
+    /// RFC 3339 UTC, as recorded (or as received, for an event that
+    /// carries no time).
     pub time: String,
     /// `allow`, `watch`, `ask`, `deny`.
     pub decision: String,
@@ -32,7 +33,8 @@ pub struct Decision {
     pub message: String,
     /// For `ask`: `approved`, `denied`, `timeout`…
     pub approval: Option<String>,
-    /// The deciding process (0 for API decisions).
+    /// The deciding process (the daemon's for API decisions; 0 when
+    /// unknown).
     pub pid: u32,
 }
 
@@ -57,7 +59,9 @@ impl Decision {
     }
 
     /// From a `decision` event of the daemon's stream; `now` stamps events
-    /// that carry no time (the API's own decisions).
+    /// that carry no time (an older daemon's API decisions). Library and
+    /// API decisions carry their audit record's time and pid, so the same
+    /// decision read from the files has the same [`Decision::key`].
     pub fn from_event(v: &Value, now: &str) -> Option<Decision> {
         let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let decision = s("decision");
@@ -191,6 +195,12 @@ pub enum Update {
     History(Vec<Decision>),
     /// A new decision.
     Decision(Decision),
+    /// A decision from the daemon's event stream, with the stream's id
+    /// for it (what tells whether the daemon's totals already count it).
+    Streamed { id: Option<u64>, decision: Decision },
+    /// The daemon's decision totals since it started (`GET
+    /// /v1/events/recent`), as of its stream event `last_id`.
+    Totals(DaemonTotals),
     /// Connected to the daemon; its pending approvals, oldest first.
     Connected {
         pid: u64,
@@ -240,13 +250,53 @@ pub enum Action {
     },
 }
 
-/// Decision totals since the view started (history included).
+/// Decision totals: since the view started (history included), or the
+/// daemon's since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub allow: u64,
     pub deny: u64,
     pub ask: u64,
     pub watch: u64,
+}
+
+/// The daemon's decision totals since it started, kept current from its
+/// stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DaemonTotals {
+    /// When the daemon started (Unix seconds).
+    pub since: f64,
+    pub counts: Counts,
+    /// The last stream event these counts include: a streamed decision
+    /// with a higher id is counted, one at or below it already was.
+    pub last_id: u64,
+}
+
+impl DaemonTotals {
+    /// From `GET /v1/events/recent`'s `since`, `last_id` and `totals`.
+    pub fn from_json(v: &Value) -> Option<DaemonTotals> {
+        let totals = v.get("totals")?.as_object()?;
+        let n = |k: &str| totals.get(k).and_then(Value::as_u64).unwrap_or(0);
+        Some(DaemonTotals {
+            since: v["since"].as_f64().unwrap_or(0.0),
+            counts: Counts {
+                allow: n("allow"),
+                deny: n("deny"),
+                ask: n("ask"),
+                watch: n("watch"),
+            },
+            last_id: v["last_id"].as_u64()?,
+        })
+    }
+}
+
+/// What the header's counts cover.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CountScope {
+    /// The daemon's totals since it started at this Unix time.
+    Daemon { since: f64 },
+    /// What this view has seen (no daemon, or one that keeps no totals).
+    View,
 }
 
 impl Counts {
@@ -268,7 +318,10 @@ pub struct Watch {
     feed: VecDeque<(u64, Decision)>,
     arrivals: u64,
     seen: HashSet<(String, u32, String)>,
+    /// Decisions this view has seen.
     pub counts: Counts,
+    /// The daemon's totals, while connected to one that reports them.
+    pub daemon_totals: Option<DaemonTotals>,
     pub pending: Vec<Approval>,
     /// Index into `pending`.
     pub selected: usize,
@@ -317,6 +370,10 @@ impl Watch {
             Update::Decision(d) => {
                 self.push(d);
             }
+            Update::Streamed { id, decision } => {
+                self.push_streamed(id, decision);
+            }
+            Update::Totals(t) => self.daemon_totals = Some(t),
             Update::Connected {
                 pid,
                 generation,
@@ -328,6 +385,7 @@ impl Watch {
             }
             Update::Disconnected => {
                 self.link = Link::Files;
+                self.daemon_totals = None;
                 self.pending.clear();
                 self.selected = 0;
             }
@@ -371,6 +429,32 @@ impl Watch {
             self.feed.pop_front();
         }
         true
+    }
+
+    /// A decision from the daemon's stream: counted in the daemon's totals
+    /// unless they already include it, and added to the feed unless seen.
+    pub fn push_streamed(&mut self, id: Option<u64>, d: Decision) -> bool {
+        if let Some(t) = &mut self.daemon_totals {
+            match id {
+                Some(id) if id <= t.last_id => {}
+                Some(id) => {
+                    t.counts.add(&d.decision);
+                    t.last_id = id;
+                }
+                None => t.counts.add(&d.decision),
+            }
+        }
+        self.push(d)
+    }
+
+    /// The counts the header shows, and what they cover: the daemon's
+    /// totals when connected to a daemon that reports them, else what this
+    /// view has seen.
+    pub fn header_counts(&self) -> (Counts, CountScope) {
+        match (&self.link, &self.daemon_totals) {
+            (Link::Daemon { .. }, Some(t)) => (t.counts, CountScope::Daemon { since: t.since }),
+            _ => (self.counts, CountScope::View),
+        }
     }
 
     fn passes(&self, d: &Decision) -> bool {
@@ -615,7 +699,7 @@ mod tests {
         assert!(!w.push(dec(1, "deny", "a")));
         assert_eq!(w.shown().count(), 1);
         assert_eq!(w.counts.deny, 1);
-        // API decisions have no pid: never merged.
+        // No pid (an older daemon's API decisions): never merged.
         let api = Decision {
             pid: 0,
             ..dec(2, "allow", "")
@@ -861,6 +945,97 @@ mod tests {
         assert_eq!((d.target.as_str(), d.policy.as_str()), ("/etc/x", "m"));
         assert_eq!(d.time, "2026-11-22T00:00:00.000000Z");
         assert!(Decision::from_event(&serde_json::json!({}), "now").is_none());
+    }
+
+    #[test]
+    fn an_api_decision_on_the_stream_and_in_the_files_is_shown_once() {
+        let ev = serde_json::json!({
+            "source": "preflight", "tool": "exec", "command": "rm -rf /", "decision": "deny",
+            "policy": "p", "matched_policies": ["p"], "message": "no",
+            "time": "2026-11-22T01:02:03.000004Z", "pid": 4242, "seq": 9, "id": "0000000009",
+        });
+        let rec = AuditRecord {
+            source: "api".into(),
+            time: "2026-11-22T01:02:03.000004Z".into(),
+            decision: "deny".into(),
+            tool: "exec".into(),
+            command: Some("rm -rf /".into()),
+            policies: vec!["p".into()],
+            message: "no".into(),
+            pid: 4242,
+            seq: 9,
+            ..Default::default()
+        };
+        let mut w = Watch::default();
+        assert!(w.push(Decision::from_record(&rec).unwrap()));
+        assert!(!w.push_streamed(Some(3), Decision::from_event(&ev, "now").unwrap()));
+        assert_eq!(w.shown().count(), 1);
+        assert_eq!(w.counts.deny, 1);
+    }
+
+    fn totals(last_id: u64, deny: u64) -> DaemonTotals {
+        DaemonTotals {
+            since: 100.0,
+            counts: Counts {
+                deny,
+                ..Counts::default()
+            },
+            last_id,
+        }
+    }
+
+    #[test]
+    fn with_a_daemon_the_header_counts_its_totals_and_each_streamed_decision_once() {
+        let mut w = Watch::default();
+        w.push(dec(1, "deny", "a"));
+        assert_eq!(w.header_counts(), (w.counts, CountScope::View));
+        connected(&mut w, &[]);
+        w.apply(Update::Totals(totals(10, 7)));
+        let (c, scope) = w.header_counts();
+        assert_eq!((c.deny, scope), (7, CountScope::Daemon { since: 100.0 }));
+        // Sent before the totals were read: already counted there.
+        w.apply(Update::Streamed {
+            id: Some(10),
+            decision: dec(2, "deny", "a"),
+        });
+        assert_eq!(w.header_counts().0.deny, 7);
+        // After: counted, even one the feed already shows.
+        w.apply(Update::Streamed {
+            id: Some(11),
+            decision: dec(1, "deny", "a"),
+        });
+        w.apply(Update::Streamed {
+            id: Some(12),
+            decision: dec(3, "allow", "a"),
+        });
+        let (c, _) = w.header_counts();
+        assert_eq!((c.deny, c.allow), (8, 1));
+        assert_eq!(w.shown().count(), 3, "the feed shows each decision once");
+        // The view's own counts go on (and are what it shows without one).
+        assert_eq!((w.counts.deny, w.counts.allow), (2, 1));
+        w.apply(Update::Disconnected);
+        assert_eq!(w.header_counts(), (w.counts, CountScope::View));
+        assert_eq!(w.daemon_totals, None);
+    }
+
+    #[test]
+    fn the_daemons_totals_are_read_from_its_recent_events() {
+        let v = serde_json::json!({"since": 1.5, "last_id": 40, "totals": {"allow": 3, "deny": 2, "unknown": 9}});
+        let t = DaemonTotals::from_json(&v).unwrap();
+        assert_eq!(
+            t,
+            DaemonTotals {
+                since: 1.5,
+                counts: Counts {
+                    allow: 3,
+                    deny: 2,
+                    ask: 0,
+                    watch: 0
+                },
+                last_id: 40
+            }
+        );
+        assert!(DaemonTotals::from_json(&serde_json::json!({"error": "not found"})).is_none());
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! - at start, the recent decisions in the audit files (and the spool not
 //!   yet ingested);
 //! - with a daemon, its event stream (`GET /v1/events/stream` over the Unix
-//!   socket: decisions, approvals, reloads) and its pending approvals;
+//!   socket: decisions, approvals, reloads), its pending approvals, and its
+//!   recent past (`GET /v1/events/recent`: decision totals since it
+//!   started, which the header shows, and the last events, which seed the
+//!   feed);
 //! - without one, the audit files and the spool, followed as `rampart audit
 //!   tail --follow` follows them, trying the daemon again every second.
 //!
@@ -12,7 +15,7 @@
 //! then server-sent events), next to the daemon's blocking
 //! [`daemon::client`], which reads whole bodies only.
 
-use super::model::{Approval, Decision, Update};
+use super::model::{Approval, DaemonTotals, Decision, Update};
 use daemon::RampartHome;
 use daemon::audit::{chain, read, time};
 use serde_json::Value;
@@ -111,6 +114,14 @@ fn stream(home: &RampartHome, tx: &Sender<Update>) -> Result<Ended, std::io::Err
     if tx.send(connected).is_err() {
         return Ok(Ended::ReceiverGone);
     }
+    // The daemon's totals, and its recent decisions (older than what the
+    // files hold, or never audited): before the files, which may be newer.
+    if let Some((totals, decisions)) = recent(&socket)
+        && (tx.send(Update::Totals(totals)).is_err()
+            || tx.send(Update::History(decisions)).is_err())
+    {
+        return Ok(Ended::ReceiverGone);
+    }
     // Decisions ingested while the lists were fetched, and spool records
     // written before the stream began, are in the files: read them again
     // (the view drops what it has seen).
@@ -121,18 +132,54 @@ fn stream(home: &RampartHome, tx: &Sender<Update>) -> Result<Ended, std::io::Err
         let Some(u) = update_of(&e) else {
             continue;
         };
+        let lagged = matches!(u, Update::Lagged(_));
         if tx.send(u).is_err() {
+            return Ok(Ended::ReceiverGone);
+        }
+        // Missed decisions are in the daemon's totals: read them again.
+        if lagged
+            && let Some((totals, _)) = recent(&socket)
+            && tx.send(Update::Totals(totals)).is_err()
+        {
             return Ok(Ended::ReceiverGone);
         }
     }
     Ok(Ended::Closed)
 }
 
+/// `GET /v1/events/recent`: the daemon's totals and its recent decisions,
+/// oldest first (`None`: a daemon without it, or an error).
+fn recent(socket: &Path) -> Option<(DaemonTotals, Vec<Decision>)> {
+    let r = daemon::client::get(socket, "/v1/events/recent").ok()?;
+    recent_of(&r.json())
+}
+
+/// The totals and decisions in a `GET /v1/events/recent` answer.
+pub fn recent_of(v: &Value) -> Option<(DaemonTotals, Vec<Decision>)> {
+    let totals = DaemonTotals::from_json(v)?;
+    let decisions = v["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|e| e["kind"] == "decision")
+                .filter_map(|e| {
+                    let at = e["at"].as_f64().unwrap_or(0.0);
+                    Decision::from_event(&e["data"], &time::rfc3339((at * 1e6) as i64))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((totals, decisions))
+}
+
 /// The update a stream event means (`None`: nothing for the view).
 pub fn update_of(e: &SseEvent) -> Option<Update> {
     let v: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
     match e.kind.as_str() {
-        "decision" => Decision::from_event(&v, &now()).map(Update::Decision),
+        "decision" => {
+            Decision::from_event(&v, &now()).map(|decision| Update::Streamed { id: e.id, decision })
+        }
         "approval.created" => Approval::from_json(&v).map(Update::ApprovalCreated),
         "approval.resolved" => v["id"].as_str().map(|id| Update::ApprovalResolved {
             id: id.to_string(),
@@ -211,6 +258,8 @@ fn follow(home: &RampartHome, tx: &Sender<Update>) -> Result<(), Gone> {
 /// One server-sent event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SseEvent {
+    /// `id:`, when it is a number.
+    pub id: Option<u64>,
     /// `event:` (`message` when absent).
     pub kind: String,
     /// The `data:` lines, joined by newlines.
@@ -303,6 +352,7 @@ impl<R: Read> EventStream<R> {
             let value = value.strip_prefix(' ').unwrap_or(value);
             match field {
                 "event" => ev.kind = value.to_string(),
+                "id" => ev.id = value.trim().parse().ok(),
                 "data" => {
                     if has_data {
                         ev.data.push('\n');
@@ -397,6 +447,7 @@ mod tests {
 
     fn ev(kind: &str, data: &str) -> SseEvent {
         SseEvent {
+            id: None,
             kind: kind.into(),
             data: data.into(),
         }
@@ -426,6 +477,36 @@ mod tests {
         }
         out.extend_from_slice(b"0\r\n\r\n");
         out
+    }
+
+    #[test]
+    fn an_events_id_is_read_when_it_is_a_number() {
+        let body = b"id: 41\nevent: decision\ndata: {}\n\nid: x\nevent: reload\ndata: {}\n\n";
+        let ids: Vec<Option<u64>> = events_of(body, false).iter().map(|e| e.id).collect();
+        assert_eq!(ids, [Some(41), None]);
+    }
+
+    #[test]
+    fn the_daemons_recent_past_gives_its_totals_and_decisions_oldest_first() {
+        let v = serde_json::json!({
+            "since": 10.0, "last_id": 3, "totals": {"deny": 1, "allow": 1},
+            "events": [
+                {"id": 1, "at": 20.5, "kind": "decision", "data": {"decision": "deny", "command": "rm -rf ~", "time": "2026-11-22T01:00:00.000000Z", "pid": 9}},
+                {"id": 2, "at": 21.0, "kind": "reload", "data": {"generation": 2}},
+                {"id": 3, "at": 22.0, "kind": "decision", "data": {"decision": "allow", "path": "/etc/x"}},
+            ],
+        });
+        let (t, d) = recent_of(&v).unwrap();
+        assert_eq!(
+            (t.last_id, t.counts.deny, t.counts.allow, t.since),
+            (3, 1, 1, 10.0)
+        );
+        assert_eq!(d.len(), 2);
+        assert_eq!((d[0].target.as_str(), d[0].pid), ("rm -rf ~", 9));
+        assert_eq!(d[0].time, "2026-11-22T01:00:00.000000Z");
+        // No time in the event: when the daemon recorded it.
+        assert_eq!(d[1].time, "1970-01-01T00:00:22.000000Z");
+        assert!(recent_of(&serde_json::json!({"error": "no such route"})).is_none());
     }
 
     #[test]
@@ -489,8 +570,8 @@ mod tests {
             })
         );
         assert!(matches!(
-            update_of(&ev("decision", r#"{"decision":"deny","command":"rm"}"#)),
-            Some(Update::Decision(d)) if d.target == "rm"
+            update_of(&SseEvent { id: Some(7), ..ev("decision", r#"{"decision":"deny","command":"rm"}"#) }),
+            Some(Update::Streamed { id: Some(7), decision: d }) if d.target == "rm"
         ));
         assert_eq!(
             update_of(&ev("lagged", r#"{"missed":3}"#)),

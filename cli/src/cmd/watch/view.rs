@@ -2,7 +2,7 @@
 //! the daemon, the pending approvals, the feed, and a footer with the keys.
 //! Nothing here changes the model.
 
-use super::model::{Approval, Decision, Link, Watch, one_line};
+use super::model::{Approval, CountScope, Decision, Link, Watch, one_line};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -60,7 +60,7 @@ pub fn feed_rows(area: Rect, w: &Watch) -> usize {
 /// Draw everything; `now` is Unix seconds (approval ages).
 pub fn draw(frame: &mut Frame, w: &Watch, now: f64) {
     let a = areas(frame.area(), w);
-    frame.render_widget(header(w), a.header);
+    frame.render_widget(header(w, now), a.header);
     frame.render_widget(
         pending(w, now, a.pending.height.saturating_sub(2)),
         a.pending,
@@ -73,7 +73,7 @@ fn bold(c: Color) -> Style {
     Style::default().fg(c).add_modifier(Modifier::BOLD)
 }
 
-fn header(w: &Watch) -> Paragraph<'static> {
+fn header(w: &Watch, now: f64) -> Paragraph<'static> {
     let link = match &w.link {
         Link::Starting => Line::from(Span::styled(
             "connecting…",
@@ -106,7 +106,7 @@ fn header(w: &Watch) -> Paragraph<'static> {
             Style::default().fg(Color::Yellow),
         ));
     }
-    let c = w.counts;
+    let (c, scope) = w.header_counts();
     let mut counts = vec![];
     for (label, n) in [
         ("allow", c.allow),
@@ -126,6 +126,16 @@ fn header(w: &Watch) -> Paragraph<'static> {
     } else {
         "-".to_string()
     }));
+    // What the counts cover, as the dashboard says it.
+    counts.push(Span::styled(
+        match scope {
+            CountScope::Daemon { since } => {
+                format!("   since the daemon started {} ago", age(now - since))
+            }
+            CountScope::View => "   seen by this view".to_string(),
+        },
+        Style::default().fg(Color::Gray),
+    ));
     Paragraph::new(vec![link, Line::from(counts)]).block(Block::bordered().title(" rampart watch "))
 }
 
@@ -275,7 +285,7 @@ fn footer(w: &Watch) -> Paragraph<'static> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::{Approval, Decision, Key, Update};
+    use super::super::model::{Approval, Counts, DaemonTotals, Decision, Key, Update};
     use super::*;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
@@ -343,8 +353,23 @@ mod tests {
                 },
             ],
         });
+        // The daemon's totals since it started (16 minutes before `now`
+        // in `render`), then four decisions streamed after them.
+        w.apply(Update::Totals(DaemonTotals {
+            since: 40.0,
+            counts: Counts {
+                allow: 11,
+                deny: 2,
+                ask: 0,
+                watch: 0,
+            },
+            last_id: 20,
+        }));
         for (n, d) in [(1, "allow"), (2, "deny"), (3, "ask"), (4, "watch")] {
-            w.apply(Update::Decision(dec(n, d)));
+            w.apply(Update::Streamed {
+                id: Some(20 + u64::from(n)),
+                decision: dec(n, d),
+            });
         }
         w
     }
@@ -356,11 +381,7 @@ mod tests {
         for want in [
             "rampart watch",
             "pid 4242 · policy generation 7",
-            "allow 1",
-            "deny 1",
-            "ask 1",
-            "watch 1",
-            "pending 2",
+            "allow 12   deny 3   ask 1   watch 1   pending 2   since the daemon started 16m ago",
             "Pending approvals (2)",
             "▶ 1a2b3c4d  12s  codex      touch /tmp/marker  [ask-touch] touching needs a human",
             "99ff00aa",
@@ -417,7 +438,10 @@ mod tests {
         assert!(screen.contains(
             "approvals unavailable — rampart serve is not running · following the audit files"
         ));
-        assert!(screen.contains("pending -"));
+        assert!(
+            screen.contains("allow 1   deny 1   ask 1   watch 1   pending -   seen by this view"),
+            "without the daemon, what this view saw:\n{screen}"
+        );
         assert!(!screen.contains("1a2b3c4d"));
         assert!(screen.contains("/usr/bin/cmd4"), "the feed stays");
     }
