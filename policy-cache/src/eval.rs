@@ -8,6 +8,19 @@
 //! Restrictive rules (`deny`, `ask`) fire when the raw command or **any**
 //! segment satisfies their command conditions; granting rules (`allow`,
 //! `watch`) only when **every** segment does (or the raw command does).
+//!
+//! Two refinements:
+//!
+//! - A `watch` rule that covers only some segments (`cd pkg && npm publish`
+//!   for `npm publish*`) still **flags** the call: a decision that would
+//!   have been `allow` (by a rule or by `default_action`) becomes `watch`.
+//!   It never grants: under `default_action: deny` the call stays denied,
+//!   and a stronger verdict (`ask`, `deny`) stands.
+//! - A restrictive rule's `command_not_matches` exemptions are written for
+//!   segments (`kubectl *`), which a wrapped call's raw command never
+//!   matches (`bash -lc 'kubectl …'`, `/usr/bin/kubectl …`). The raw
+//!   command therefore counts as exempt when **every** segment is; a
+//!   segment that is not exempt still fires on its own.
 
 use crate::bytes::{contains_ci, program_bit, sub};
 use crate::glob::{match_command, match_path};
@@ -284,7 +297,7 @@ pub fn explain<'s>(
             }
             let p = snap.policy(pi);
             for ri in p.get(3)..p.get(3).saturating_add(p.get(4)) {
-                if rule_fires(ctx, ri) {
+                if rule_fires(ctx, ri) || flags_call(ctx, ri) {
                     on_rule(pi as u32, ri);
                 }
             }
@@ -385,6 +398,8 @@ fn policy_covers(ctx: &Ctx<'_, '_>, pi: usize) -> bool {
 fn decide<'s>(ctx: &Ctx<'_, 's>) -> Decision<'s> {
     let snap = ctx.snap;
     let mut best: Option<(Action, u32, u32)> = None; // (action, policy, rule)
+    // The first watch rule that covers only some segments: (policy, rule).
+    let mut flag: Option<(u32, u32)> = None;
     let mut d = Decision::fixed(snap.default_action(), Reason::Default, b"");
     for pi in 0..snap.policy_count() {
         if !policy_covers(ctx, pi) {
@@ -409,6 +424,9 @@ fn decide<'s>(ctx: &Ctx<'_, 's>) -> Decision<'s> {
                 verdict = Action::from_u32(r.get(0)).map(|a| (a, ri));
                 break;
             }
+            if flag.is_none() && flags_call(ctx, ri) {
+                flag = Some((pi as u32, ri));
+            }
         }
         let Some((action, ri)) = verdict else {
             continue;
@@ -432,6 +450,25 @@ fn decide<'s>(ctx: &Ctx<'_, 's>) -> Decision<'s> {
         d.policy = Some(pi);
         d.rule = Some(ri);
         d.message = snap.str(r.get(1), r.get(2));
+    }
+    // A partial watch flags what would otherwise be allowed; it never
+    // grants (a default deny stays a deny) nor weakens ask or deny.
+    if d.action == Action::Allow
+        && let Some((pi, ri)) = flag
+    {
+        let r = snap.rule(ri as usize);
+        d.action = Action::Watch;
+        d.reason = Reason::Rule;
+        d.policy = Some(pi);
+        d.rule = Some(ri);
+        d.message = snap.str(r.get(1), r.get(2));
+        if !d.fired().contains(&pi) {
+            d.fired_total += 1;
+            if let Some(slot) = d.fired.get_mut(d.fired_len) {
+                *slot = pi;
+                d.fired_len += 1;
+            }
+        }
     }
     d
 }
@@ -478,6 +515,20 @@ fn any_composite(snap: &Snapshot<'_>, c: crate::snapshot::Record<'_>, text: &[u8
 }
 
 fn rule_fires(ctx: &Ctx<'_, '_>, ri: u32) -> bool {
+    rule_fires_on(ctx, ri, false)
+}
+
+/// Does watch rule `ri` cover some segments of the call, though not all
+/// (see the module docs)? Only ever true for `watch` rules.
+fn flags_call(ctx: &Ctx<'_, '_>, ri: u32) -> bool {
+    Action::from_u32(ctx.snap.rule(ri as usize).get(0)) == Some(Action::Watch)
+        && ctx.norm.is_some_and(|n| n.segment_count() > 1)
+        && rule_fires_on(ctx, ri, true)
+}
+
+/// `any_segment`: match as a restrictive rule does (the raw command or any
+/// segment), whatever the rule's action.
+fn rule_fires_on(ctx: &Ctx<'_, '_>, ri: u32, any_segment: bool) -> bool {
     let snap = ctx.snap;
     let r = snap.rule(ri as usize);
     let flags = r.get(5);
@@ -526,7 +577,15 @@ fn rule_fires(ctx: &Ctx<'_, '_>, ri: u32) -> bool {
         });
         ok && (!whole || saw_match_key)
     };
-    let restrictive = Action::from_u32(r.get(0)).is_some_and(Action::is_restrictive);
+    let restrictive = any_segment || Action::from_u32(r.get(0)).is_some_and(Action::is_restrictive);
+    // Is `u` exempted by one of the rule's `command_not_matches` keys?
+    let exempt = |u: &Unit<'_>| -> bool {
+        (cfirst..cfirst.saturating_add(ccount)).any(|ci| {
+            let c = snap.cond(ci as usize);
+            CondKind::from_u32(c.get(0)) == Some(CondKind::CommandNotMatches)
+                && any_unit_pat(ctx, c, u.text)
+        })
+    };
     match ctx.norm {
         None => unit_check(
             &Unit {
@@ -538,7 +597,9 @@ fn rule_fires(ctx: &Ctx<'_, '_>, ri: u32) -> bool {
         ),
         Some(n) => {
             if restrictive {
-                unit_check(&n.raw(), false) || n.segments().any(|u| unit_check(&u, false))
+                (unit_check(&n.raw(), false)
+                    && !(n.segment_count() > 0 && n.segments().all(|u| exempt(&u))))
+                    || n.segments().any(|u| unit_check(&u, false))
             } else {
                 (n.segment_count() > 0 && n.segments().all(|u| unit_check(&u, false)))
                     || unit_check(&n.raw(), true)

@@ -8,9 +8,16 @@
 //! | `LIT` | `n: u8`, `n` bytes | literal run |
 //! | `ANY` | | one character (a whole UTF-8 sequence) |
 //! | `STAR` | | any run of bytes (in a path: not crossing `/`) |
-//! | `CLASS` | `flags: u8`, `k: u8`, `k` × (`lo`, `hi`) | one byte in (or, negated, not in) the ranges |
+//! | `CLASS` | `flags: u8`, `k: u8`, `k` × (`lo: u32`, `hi: u32`) | one character (a whole UTF-8 sequence) whose code point is in (or, negated, not in) the ranges |
 //! | `SEP` | | path only: a `/` between components |
 //! | `GLOBSTAR` | | path only: a whole `**` component, zero or more directories |
+//!
+//! `?`, `*` and classes all work on whole characters: `[é]` matches `é`,
+//! `[a-z]` never matches half of one, and `[!/]` matches `é` as one character
+//! (not as two bytes). A byte that does not start a valid UTF-8 sequence
+//! (a stray continuation byte, a truncated or overlong sequence, a
+//! surrogate) is a character no range contains: only a negated class
+//! matches it, and it is as long as `?` takes it to be.
 //!
 //! Command globs match the whole string and `*` crosses everything. Matching
 //! keeps one back-track point (the last `*`), so it never recurses and runs in
@@ -37,6 +44,18 @@ pub const GLOBSTAR: u8 = 6;
 
 /// `CLASS` flag: the class is negated (`[!a]`).
 pub const CLASS_NEGATED: u8 = 1;
+
+/// Bytes per `CLASS` range: `lo` and `hi` code points, `u32` little-endian.
+pub const CLASS_RANGE_LEN: usize = 8;
+
+/// Length of a `CLASS` token with `k` ranges.
+#[inline]
+pub const fn class_len(k: usize) -> usize {
+    3 + CLASS_RANGE_LEN * k
+}
+
+/// The code point of a byte sequence that is not valid UTF-8: in no range.
+const NOT_A_CHAR: u32 = u32::MAX;
 
 /// Most components a path pattern may have (one bit each in a `u64`, plus
 /// the accepting state).
@@ -69,17 +88,47 @@ fn lit_eq(text: &[u8], t: usize, lit: &[u8], fold: bool) -> bool {
     }
 }
 
+/// The character starting at `t`: its code point ([`NOT_A_CHAR`] when the
+/// bytes are not valid UTF-8) and its length, which is always
+/// [`char_len`] of the lead byte, as for `?`.
 #[inline]
-fn class_match(ranges: &[u8], negated: bool, c: u8, fold: bool) -> bool {
-    let c = if fold { c.to_ascii_lowercase() } else { c };
+fn char_at(text: &[u8], t: usize) -> Option<(u32, usize)> {
+    let lead = at(text, t)?;
+    let n = char_len(lead);
+    let (mut cp, min) = match (lead, n) {
+        (0x00..=0x7F, _) => return Some((u32::from(lead), 1)),
+        (0x80..=0xBF | 0xF8..=0xFF, _) => return Some((NOT_A_CHAR, 1)),
+        (_, 2) => (u32::from(lead & 0x1F), 0x80),
+        (_, 3) => (u32::from(lead & 0x0F), 0x800),
+        _ => (u32::from(lead & 0x07), 0x1_0000),
+    };
+    let mut i = 1;
+    while i < n {
+        match at(text, t + i) {
+            Some(c @ 0x80..=0xBF) => cp = (cp << 6) | u32::from(c & 0x3F),
+            _ => return Some((NOT_A_CHAR, n)),
+        }
+        i += 1;
+    }
+    let valid = cp >= min && cp <= 0x10_FFFF && !(0xD800..=0xDFFF).contains(&cp);
+    Some((if valid { cp } else { NOT_A_CHAR }, n))
+}
+
+#[inline]
+fn class_match(ranges: &[u8], negated: bool, c: u32, fold: bool) -> bool {
+    let c = match u8::try_from(c) {
+        Ok(b) if fold => u32::from(b.to_ascii_lowercase()),
+        _ => c,
+    };
     let mut hit = false;
-    let mut i = 0;
-    while let (Some(lo), Some(hi)) = (at(ranges, i), at(ranges, i + 1)) {
-        if lo <= c && c <= hi {
+    for r in ranges.chunks_exact(CLASS_RANGE_LEN) {
+        if let (Some(lo), Some(hi)) = (r.first_chunk::<4>(), r.last_chunk::<4>())
+            && u32::from_le_bytes(*lo) <= c
+            && c <= u32::from_le_bytes(*hi)
+        {
             hit = true;
             break;
         }
-        i += 2;
     }
     hit != negated
 }
@@ -124,12 +173,16 @@ pub fn match_command(tokens: &[u8], text: &[u8], fold: bool) -> bool {
                 CLASS => {
                     let flags = at(tokens, p + 1).unwrap_or(0);
                     let k = at(tokens, p + 2).unwrap_or(0) as usize;
-                    let ranges = sub_len(tokens, p + 3, 2 * k);
-                    if let Some(c) = at(text, t)
+                    let ranges = sub_len(tokens, p + 3, CLASS_RANGE_LEN * k);
+                    let ch = match at(text, t) {
+                        Some(b @ 0..=0x7F) => Some((u32::from(b), 1)),
+                        _ => char_at(text, t),
+                    };
+                    if let Some((c, n)) = ch
                         && class_match(ranges, flags & CLASS_NEGATED != 0, c, fold)
                     {
-                        t += 1;
-                        p += 3 + 2 * k;
+                        t += n;
+                        p += class_len(k);
                         continue;
                     }
                 }
@@ -209,7 +262,7 @@ pub fn match_path(tokens: &[u8], path: &[u8]) -> bool {
         }
         p += match op {
             Some(LIT) => 2 + at(tokens, p + 1).unwrap_or(0) as usize,
-            Some(CLASS) => 3 + 2 * at(tokens, p + 2).unwrap_or(0) as usize,
+            Some(CLASS) => class_len(at(tokens, p + 2).unwrap_or(0) as usize),
             _ => 1,
         };
     }
@@ -364,6 +417,54 @@ pub(crate) mod tests {
         assert!(path("~/.ssh/id_*", "~/.ssh/id_rsa"));
         assert!(path("a/**/b/**/c", "a/x/y/b/c"));
         assert!(!path("a/**/b/**/c", "a/x/y/c"));
+    }
+
+    /// `pre`, a class of `ranges`, then `post` (literals).
+    fn with_class(pre: &str, negated: bool, ranges: &[(char, char)], post: &str) -> Vec<u8> {
+        let mut t = tok(pre, false);
+        t.extend([CLASS, u8::from(negated), ranges.len() as u8]);
+        for &(lo, hi) in ranges {
+            t.extend((lo as u32).to_le_bytes());
+            t.extend((hi as u32).to_le_bytes());
+        }
+        t.extend(tok(post, false));
+        t
+    }
+
+    #[test]
+    fn a_class_matches_one_whole_character() {
+        let e_acute = with_class("", false, &[('é', 'é')], "");
+        assert!(match_command(&e_acute, "é".as_bytes(), false));
+        assert!(!match_command(&e_acute, b"\xc3", false));
+        let not_slash = with_class("a", true, &[('/', '/')], "b");
+        assert!(match_command(&not_slash, "aéb".as_bytes(), false));
+        assert!(match_command(&not_slash, "a𝄞b".as_bytes(), false));
+        assert!(!match_command(&not_slash, b"a/b", false));
+        let lower = with_class("", false, &[('a', 'z')], "");
+        assert!(!match_command(&lower, "é".as_bytes(), false));
+        let accents = with_class("", false, &[('à', 'ÿ')], "*");
+        assert!(match_command(&accents, "ü-x".as_bytes(), false));
+        assert!(!match_command(&accents, "€".as_bytes(), false));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_in_no_class() {
+        let any_char = with_class("", false, &[('\0', char::MAX)], "");
+        let not_a = with_class("", true, &[('a', 'a')], "");
+        for bad in [
+            &b"\xff"[..],
+            b"\x80",
+            b"\xc0\xaf",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+        ] {
+            assert!(!match_command(&any_char, bad, false), "{bad:?}");
+            assert!(match_command(&not_a, bad, false), "{bad:?}");
+        }
+        // A truncated sequence is as long as `?` takes it to be.
+        let tail = with_class("x", true, &[('a', 'a')], "");
+        assert!(match_command(&tail, b"x\xe2", false));
+        assert!(match_command(&tok("x?", false), b"x\xe2", false));
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub const SCHEMA: &str = "sections:META,STR,POLICY,RULE,COND,PAT,TOK;\
      rule:action,msg_off,msg_len,cond_first,cond_count,flags,bloom_lo,bloom_hi,line,policy;\
      cond:kind,pat_first,pat_count,param_off,param_len;\
      pat:kind|composite<<8,tok_off,tok_len;\
-     tok:LIT=1,ANY=2,STAR=3,CLASS=4,SEP=5,GLOBSTAR=6";
+     tok:LIT=1,ANY=2,STAR=3,CLASS=4(flags,k,k*(lo:u32,hi:u32)),SEP=5,GLOBSTAR=6";
 
 /// FNV-1a of [`SCHEMA`].
 pub const fn schema_hash() -> u64 {
@@ -652,10 +652,7 @@ fn tokens_ok(toks: &[u8], path: bool) -> Option<()> {
                 2 + n
             }
             glob::ANY | glob::STAR => 1,
-            glob::CLASS => {
-                let k = at(toks, p + 2)? as usize;
-                3 + 2 * k
-            }
+            glob::CLASS => glob::class_len(at(toks, p + 2)? as usize),
             glob::SEP if path => {
                 components += 1;
                 1

@@ -244,15 +244,17 @@ enum RefTok {
     Any,
     /// Any run, `/` and spaces included.
     Star,
+    /// One character (a whole UTF-8 sequence) in, or not in, the ranges of
+    /// characters.
     Class {
         negated: bool,
-        ranges: Vec<(u8, u8)>,
+        ranges: Vec<(char, char)>,
     },
 }
 
 /// POLICY.md's command glob, read naively: spaces squeezed (segments are
 /// words joined by single spaces), `\x` a literal `x`, `*`/`**` any run,
-/// `?` one character, `[…]` a class of bytes.
+/// `?` one character, `[…]` a class of characters (one whole character).
 fn reference_parse(pattern: &str) -> Vec<RefTok> {
     let squeezed = pattern
         .split(' ')
@@ -277,19 +279,20 @@ fn reference_parse(pattern: &str) -> Vec<RefTok> {
                         .iter()
                         .position(|&c| c == b']')
                         .expect("generated classes close");
-                let mut body = &b[i + 1..close];
-                let negated = body.first() == Some(&b'!');
+                let body = std::str::from_utf8(&b[i + 1..close]).expect("utf-8 class");
+                let mut chars: Vec<char> = body.chars().collect();
+                let negated = chars.first() == Some(&'!');
                 if negated {
-                    body = &body[1..];
+                    chars.remove(0);
                 }
                 let mut ranges = Vec::new();
                 let mut k = 0;
-                while k < body.len() {
-                    if k + 2 < body.len() && body[k + 1] == b'-' {
-                        ranges.push((body[k], body[k + 2]));
+                while k < chars.len() {
+                    if k + 2 < chars.len() && chars[k + 1] == '-' {
+                        ranges.push((chars[k], chars[k + 2]));
                         k += 3;
                     } else {
-                        ranges.push((body[k], body[k]));
+                        ranges.push((chars[k], chars[k]));
                         k += 1;
                     }
                 }
@@ -336,11 +339,12 @@ fn reference_match(p: &[RefTok], t: &[u8]) -> bool {
             Some(RefTok::Lit(c)) => rest[0] == *c && go(p, t, pi + 1, ti + 1, memo, width),
             Some(RefTok::Any) => go(p, t, pi + 1, ti + char_len(rest), memo, width),
             Some(RefTok::Class { negated, ranges }) => {
-                ranges
-                    .iter()
-                    .any(|&(lo, hi)| lo <= rest[0] && rest[0] <= hi)
-                    != *negated
-                    && go(p, t, pi + 1, ti + 1, memo, width)
+                let c = std::str::from_utf8(rest)
+                    .ok()
+                    .and_then(|s| s.chars().next())
+                    .expect("texts are valid UTF-8");
+                ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
+                    && go(p, t, pi + 1, ti + c.len_utf8(), memo, width)
             }
         };
         memo[pi * width + ti] = Some(yes);
@@ -351,8 +355,8 @@ fn reference_match(p: &[RefTok], t: &[u8]) -> bool {
     go(p, t, 0, 0, &mut memo, width)
 }
 
-/// Pieces of command patterns. Classes are tested over ASCII text only (the
-/// compiler builds them byte-wise; see `non_ascii_*` below for `?` and `*`).
+/// Pieces of command patterns over ASCII text (see `non_ascii_*` below for
+/// characters of two to four bytes).
 const COMMAND_ATOMS: &[&str] = &[
     "a", "b", "c", " ", "/", "-", "*", "**", "?", "[ab]", "[!a]", "[a-c]", "[!-]", "\\*", "\\?",
     "rm -rf ",
@@ -373,6 +377,41 @@ fn command_text(chars: &'static [&'static str]) -> impl Strategy<Value = String>
 const ASCII_TEXT: &[&str] = &["a", "b", "c", "d", " ", "/", "-", "*", "?", "rm", " -rf "];
 const NON_ASCII_TEXT: &[&str] = &["a", "b", " ", "/", "é", "€", "𝄞"];
 const NON_ASCII_ATOMS: &[&str] = &["a", "b", " ", "/", "é", "*", "**", "?", "??"];
+/// Classes of multi-byte characters (and ASCII classes, which must not
+/// match part of one).
+const NON_ASCII_CLASS_ATOMS: &[&str] = &[
+    "a",
+    "é",
+    " ",
+    "*",
+    "?",
+    "[é]",
+    "[!é]",
+    "[!a]",
+    "[a-z]",
+    "[!/]",
+    "[a-é]",
+    "[é-€]",
+    "[!€-𝄞]",
+    "[𝄞]",
+    "[ab€]",
+];
+/// The same for single path components (no `/`, no spaces).
+const PATH_CLASS_ATOMS: &[&str] = &[
+    "a",
+    "é",
+    "*",
+    "?",
+    "[é]",
+    "[!é]",
+    "[!a]",
+    "[a-z]",
+    "[a-é]",
+    "[é-€]",
+    "[!€-𝄞]",
+    "[𝄞]",
+    "[ab€]",
+];
 
 fn command_glob_agrees(pattern: &str, text: &str) -> Result<(), TestCaseError> {
     let toks = tokenise_command_glob(pattern)
@@ -423,6 +462,47 @@ proptest! {
     }
 
     #[test]
+    fn non_ascii_characters_count_as_one_for_classes(
+        pattern in command_pattern(NON_ASCII_CLASS_ATOMS),
+        text in command_text(NON_ASCII_TEXT),
+    ) {
+        command_glob_agrees(&pattern, &text)?;
+    }
+
+    #[test]
+    fn classes_agree_with_the_reference_on_text_built_from_the_pattern(
+        pattern in command_pattern(NON_ASCII_CLASS_ATOMS),
+        fill in command_text(NON_ASCII_TEXT),
+        pick in select(&["é", "€", "𝄞", "a", "/"][..]),
+    ) {
+        // Each class replaced by a character it may or may not contain.
+        let mut text = String::new();
+        let mut rest = pattern.as_str();
+        while let Some(open) = rest.find('[') {
+            text.push_str(&rest[..open]);
+            let close = open + rest[open..].find(']').expect("classes close");
+            text.push_str(pick);
+            rest = &rest[close + 1..];
+        }
+        text.push_str(rest);
+        let text = text.replace('*', &fill).replace('?', "é");
+        command_glob_agrees(&pattern, &text)?;
+    }
+
+    #[test]
+    fn path_classes_match_one_character_within_a_component(
+        pattern in command_pattern(PATH_CLASS_ATOMS),
+        text in command_text(&["a", "b", "é", "€", "𝄞"]),
+    ) {
+        // Within one path component a class means what it means in a
+        // command glob.
+        let path_toks = tokenise_path_glob(&pattern)
+            .map_err(|e| TestCaseError::fail(format!("{pattern:?}: {e}")))?;
+        let expected = reference_match(&reference_parse(&pattern), text.as_bytes());
+        prop_assert_eq!(match_path(&path_toks, text.as_bytes()), expected, "pattern {:?} text {:?}", pattern, text);
+    }
+
+    #[test]
     fn a_command_glob_with_no_wildcards_matches_only_itself(text in command_text(ASCII_TEXT), other in command_text(ASCII_TEXT)) {
         let lit: String = text.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
         prop_assume!(!lit.is_empty());
@@ -466,6 +546,14 @@ const SHELL_TOKENS: &[&str] = &[
     "rm --recursive --force ",
     "find / -exec ",
     "-delete ",
+    "-name x ",
+    "-name ",
+    "-mtime +1 ",
+    "-o ",
+    "! ",
+    "\\( ",
+    "\\) ",
+    "xargs -a f ",
     "{} ",
     "\\; ",
     "+ ",
@@ -819,4 +907,18 @@ fn large_pathological_shapes_are_decided_or_refused_in_bounded_time() {
             assert_eq!(d.action, Action::Deny, "{what}: {d:?}");
         }
     }
+}
+
+#[test]
+fn a_find_with_many_filtered_actions_is_decided_in_bounded_time() {
+    // One `find` whose expression has thousands of actions, each after
+    // filters, groups and alternatives: the expression is read once.
+    let snap = builtin();
+    let unit = "-name x -delete \\( -mtime 1 -o -name y \\) -exec rm {} + ! -name z -o ";
+    let script = format!("find ~ a {}-delete", unit.repeat((256 << 10) / unit.len()));
+    let d = within(BOUND, "find with many actions", || {
+        decide_shell(&snap, script.as_bytes())
+    });
+    // The last `-delete` follows an `-o`: a tree delete of home.
+    assert_eq!((d.action, d.reason), (Action::Deny, Reason::Rule), "{d:?}");
 }

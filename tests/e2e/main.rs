@@ -14,6 +14,7 @@ mod faults;
 mod harness;
 mod library;
 mod load;
+mod policy_fixes;
 mod preload_cli;
 mod security;
 mod watch;

@@ -1,7 +1,9 @@
 //! Globs → byte code (see [`crate::glob`]), with the checks that make a bad
 //! pattern a load error instead of a surprise at match time.
 
-use crate::glob::{ANY, CLASS, CLASS_NEGATED, GLOBSTAR, LIT, MAX_PATH_COMPONENTS, SEP, STAR};
+use crate::glob::{
+    ANY, CLASS, CLASS_NEGATED, GLOBSTAR, LIT, MAX_PATH_COMPONENTS, SEP, STAR, class_len,
+};
 use std::string::String;
 use std::vec::Vec;
 
@@ -42,63 +44,60 @@ fn flush(out: &mut Vec<u8>, lit: &mut Vec<u8>) {
     lit.clear();
 }
 
-/// Parse a `[…]` class starting at `b[i] == '['`. Returns the byte code and
-/// the index after `]`.
-fn class(b: &[u8], mut i: usize, fold: bool) -> Result<(Vec<u8>, usize), String> {
-    i += 1;
+/// Parse a `[…]` class starting at `pat[i] == '['`. Returns the byte code
+/// and the byte index after `]`. Members are characters (code points), so
+/// `[é-ü]` is one range and a class always matches one whole character.
+fn class(pat: &str, i: usize, fold: bool) -> Result<(Vec<u8>, usize), String> {
+    const UNCLOSED: &str = "unclosed character class `[` (write `[[]` for a literal `[`)";
+    let body = pat.get(i + 1..).ok_or(UNCLOSED)?;
+    let mut chars = body.char_indices().peekable();
     let mut negated = false;
-    if matches!(b.get(i), Some(b'!' | b'^')) {
+    if let Some(&(_, '!' | '^')) = chars.peek() {
         negated = true;
-        i += 1;
+        chars.next();
     }
-    let mut ranges: Vec<(u8, u8)> = Vec::new();
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
     let mut first = true;
-    loop {
-        let Some(&c) = b.get(i) else {
-            return Err("unclosed character class `[` (write `[[]` for a literal `[`)".into());
+    let end = loop {
+        let Some((at, c)) = chars.next() else {
+            return Err(UNCLOSED.into());
         };
-        if c == b']' && !first {
-            i += 1;
-            break;
+        if c == ']' && !first {
+            break i + 1 + at + 1;
         }
         first = false;
-        let lo = if c == b'\\' {
-            i += 1;
-            *b.get(i).ok_or("unclosed character class `[`")?
+        let lo = if c == '\\' {
+            chars.next().ok_or(UNCLOSED)?.1
         } else {
             c
         };
-        i += 1;
-        if b.get(i) == Some(&b'-') && b.get(i + 1).is_some_and(|&n| n != b']') {
-            let hi = *b.get(i + 1).unwrap_or(&lo);
-            i += 2;
-            if hi < lo {
-                return Err(std::format!(
-                    "character class range `{}-{}` is reversed",
-                    lo as char,
-                    hi as char
-                ));
+        let mut ahead = chars.clone();
+        match (ahead.next(), ahead.next()) {
+            (Some((_, '-')), Some((_, hi))) if hi != ']' => {
+                chars.next();
+                chars.next();
+                if hi < lo {
+                    return Err(std::format!(
+                        "character class range `{lo}-{hi}` is reversed"
+                    ));
+                }
+                ranges.push((lo as u32, hi as u32));
             }
-            ranges.push((lo, hi));
-        } else {
-            ranges.push((lo, lo));
+            _ => ranges.push((lo as u32, lo as u32)),
         }
-    }
-    if ranges.len() > 255 {
-        return Err("character class too large".into());
-    }
+    };
     if fold {
         let mut extra = Vec::new();
         for &(lo, hi) in &ranges {
-            let (l, h) = (lo.max(b'A'), hi.min(b'Z'));
+            let (l, h) = (lo.max(u32::from(b'A')), hi.min(u32::from(b'Z')));
             if l <= h {
-                extra.push((l.to_ascii_lowercase(), h.to_ascii_lowercase()));
+                extra.push((l + 32, h + 32));
             }
         }
         ranges.extend(extra);
-        if ranges.len() > 255 {
-            return Err("character class too large".into());
-        }
+    }
+    if ranges.len() > 255 {
+        return Err("character class too large".into());
     }
     let mut out = std::vec![
         CLASS,
@@ -106,10 +105,10 @@ fn class(b: &[u8], mut i: usize, fold: bool) -> Result<(Vec<u8>, usize), String>
         ranges.len() as u8
     ];
     for (lo, hi) in ranges {
-        out.push(lo);
-        out.push(hi);
+        out.extend_from_slice(&lo.to_le_bytes());
+        out.extend_from_slice(&hi.to_le_bytes());
     }
-    Ok((out, i))
+    Ok((out, end))
 }
 
 /// Tokenise a glob segment (no `/` handling). `fold` lowercases literals for
@@ -134,7 +133,7 @@ fn tokens(pat: &str, fold: bool, out: &mut Vec<u8>) -> Result<(), String> {
             }
             b'[' => {
                 flush(out, &mut lit);
-                let (code, next) = class(b, i, fold)?;
+                let (code, next) = class(pat, i, fold)?;
                 out.extend_from_slice(&code);
                 i = next;
             }
@@ -236,7 +235,7 @@ pub(crate) fn longest_literal(toks: &[u8]) -> Vec<u8> {
                 }
                 cur.clear();
                 match op {
-                    CLASS => 3 + 2 * toks.get(p + 2).copied().unwrap_or(0) as usize,
+                    CLASS => class_len(toks.get(p + 2).copied().unwrap_or(0) as usize),
                     _ => 1,
                 }
             }

@@ -14,6 +14,7 @@
 //! mapping in the library), in time linear in the input for a bounded
 //! nesting depth, and with no allocation.
 
+mod find;
 mod lex;
 mod peel;
 mod scratch;

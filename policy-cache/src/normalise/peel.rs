@@ -1,5 +1,6 @@
 //! Peeling wrappers off a raw segment, and the derived segments
-//! (privilege wrappers' inner commands, canonical `rm`, `find` actions).
+//! (privilege wrappers' inner commands, canonical `rm`; `find`'s actions
+//! are in `find.rs`).
 
 use super::MAX_DEPTH;
 use super::lex::{Parser, SHELLS};
@@ -127,7 +128,7 @@ fn privilege_opts(prog: &[u8]) -> Option<&'static [&'static [u8]]> {
 impl Parser<'_, '_> {
     /// The word at `s` in the NUL-separated region ending at `e`:
     /// `(start, end)` without the terminator.
-    fn word_at(&self, s: usize, e: usize) -> Option<(usize, usize)> {
+    pub(super) fn word_at(&self, s: usize, e: usize) -> Option<(usize, usize)> {
         if s >= e {
             return None;
         }
@@ -138,8 +139,21 @@ impl Parser<'_, '_> {
         Some((s, k))
     }
 
-    fn text(&self, w: (usize, usize)) -> &[u8] {
+    pub(super) fn text(&self, w: (usize, usize)) -> &[u8] {
         sub(self.s.buf, w.0, w.1)
+    }
+
+    /// Do the option words in `[s, e)` include xargs' `-a FILE` /
+    /// `--arg-file`?
+    fn reads_arg_file(&self, mut s: usize, e: usize) -> bool {
+        while let Some(w) = self.word_at(s, e) {
+            let t = self.text(w);
+            if t.starts_with(b"--arg-file") || (t.starts_with(b"-a") && !t.starts_with(b"--")) {
+                return true;
+            }
+            s = w.1 + 1;
+        }
+        false
     }
 
     /// Skip options of a wrapper starting at word `s`; returns the position
@@ -216,6 +230,12 @@ impl Parser<'_, '_> {
                         self.word_at(a, e).map_or(e, |w| w.1 + 1)
                     }
                 };
+                // `xargs -a FILE cmd` reads FILE into cmd's arguments: the
+                // wrapper stays visible, as a privilege wrapper does, so
+                // that rules about FILE still see it.
+                if prog == b"xargs" && self.reads_arg_file(next, s) {
+                    self.emit(w, e, names, depth);
+                }
                 // `command -v x` and `xargs` with no command run nothing new.
                 continue;
             }
@@ -374,7 +394,15 @@ impl Parser<'_, '_> {
             }
         }
         match self.word_at(s, e) {
-            Some(script) if has_c => self.parse_script(script.0, script.1, depth + 1, names),
+            Some(script) if has_c => {
+                self.parse_script(script.0, script.1, depth + 1, names);
+                // Words after the script (`$0 $1…`, or the shell's own
+                // redirections: `bash -c 'ls' > ~/.bash_history`) are in no
+                // segment of the script: the shell stays visible too.
+                if self.word_at(script.1 + 1, e).is_some() {
+                    self.emit(w, e, names, depth);
+                }
+            }
             _ => self.emit(w, e, names, depth),
         }
     }
@@ -467,118 +495,5 @@ impl Parser<'_, '_> {
         let end = self.s.len;
         self.s.push(0);
         self.s.push_desc([start, end - start, 2, names.0, names.1]);
-    }
-
-    /// `find P… -delete` is `rm -rf P…`; `find P… -exec CMD {} ;` runs CMD
-    /// with `{}` standing for each starting point.
-    fn find_actions(&mut self, mut s: usize, e: usize, names: (usize, usize), depth: u8) {
-        // Leading options, then the starting points.
-        while let Some(w) = self.word_at(s, e) {
-            match self.text(w) {
-                b"-H" | b"-L" | b"-P" => s = w.1 + 1,
-                b"-D" => s = self.word_at(w.1 + 1, e).map_or(e, |v| v.1 + 1),
-                t if t.starts_with(b"-O") => s = w.1 + 1,
-                _ => break,
-            }
-        }
-        let paths_start = s;
-        let mut paths_end = s;
-        while let Some(w) = self.word_at(paths_end, e) {
-            let t = self.text(w);
-            if matches!(t.first(), Some(b'-' | b'(' | b'!' | b',')) {
-                break;
-            }
-            paths_end = w.1 + 1;
-        }
-        let mut k = paths_end;
-        while let Some(w) = self.word_at(k, e) {
-            if self.s.failed() {
-                return;
-            }
-            let t = self.text(w);
-            k = w.1 + 1;
-            if t == b"-delete" {
-                self.tree_delete(paths_start, paths_end, names);
-            } else if matches!(t, b"-exec" | b"-execdir" | b"-ok" | b"-okdir") {
-                let body_start = k;
-                let mut body_end = k;
-                while let Some(b) = self.word_at(body_end, e) {
-                    if matches!(self.text(b), b";" | b"+") {
-                        break;
-                    }
-                    body_end = b.1 + 1;
-                }
-                k = self.word_at(body_end, e).map_or(e, |b| b.1 + 1);
-                // `find P -exec rm …` deletes the whole tree under P, whatever
-                // rm's own flags: it also counts as `rm -rf P`.
-                if self
-                    .word_at(body_start, body_end)
-                    .is_some_and(|bw| basename(self.text(bw)) == b"rm")
-                {
-                    self.tree_delete(paths_start, paths_end, names);
-                }
-                // One derived command per starting point (at most four).
-                let mut p = paths_start;
-                let mut done = 0;
-                loop {
-                    let path = self.word_at(p, paths_end);
-                    let start = self.s.len;
-                    let mut b = body_start;
-                    while let Some(bw) = self.word_at(b, body_end) {
-                        // `{}` anywhere in a word stands for the path.
-                        let mut c = bw.0;
-                        while c < bw.1 {
-                            if self.s.byte(c) == Some(b'{')
-                                && self.s.byte(c + 1) == Some(b'}')
-                                && c + 1 < bw.1
-                            {
-                                match path {
-                                    Some(pw) => self.s.push_copy(pw.0, pw.1),
-                                    None => self.s.push(b'.'),
-                                }
-                                c += 2;
-                            } else {
-                                self.s.push(self.s.byte(c).unwrap_or(0));
-                                c += 1;
-                            }
-                        }
-                        self.s.push(0);
-                        b = bw.1 + 1;
-                    }
-                    let end = self.s.len;
-                    if end > start {
-                        self.peel(start, end, depth + 1, names);
-                    }
-                    done += 1;
-                    match path {
-                        Some(pw) if done < 4 && pw.1 + 1 < paths_end => p = pw.1 + 1,
-                        _ => break,
-                    }
-                }
-            }
-        }
-    }
-
-    /// The derived segment `rm -rf <paths>` for a tree delete.
-    fn tree_delete(&mut self, paths_start: usize, paths_end: usize, names: (usize, usize)) {
-        let start = self.s.len;
-        self.s.push_bytes(b"rm\0-rf");
-        self.push_paths(paths_start, paths_end);
-        let end = self.s.len;
-        self.s.push(0);
-        self.s.push_desc([start, end - start, 2, names.0, names.1]);
-    }
-
-    fn push_paths(&mut self, s: usize, e: usize) {
-        if s >= e {
-            self.s.push_bytes(b"\0.");
-            return;
-        }
-        let mut k = s;
-        while let Some(w) = self.word_at(k, e) {
-            self.s.push(0);
-            self.s.push_copy(w.0, w.1);
-            k = w.1 + 1;
-        }
     }
 }

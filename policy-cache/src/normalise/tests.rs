@@ -94,8 +94,13 @@ fn shells_with_dash_c_are_replaced_by_their_script() {
         ["rm -rf /"]
     );
     assert_eq!(
-        argv(&["/bin/bash", "--norc", "-c", "ls | wc -l", "name"]),
+        argv(&["/bin/bash", "--norc", "-c", "ls | wc -l"]),
         ["ls", "wc -l"]
+    );
+    // Words after the script keep the shell visible as a segment too.
+    assert_eq!(
+        argv(&["/bin/bash", "--norc", "-c", "ls | wc -l", "name"]),
+        ["ls", "wc -l", "bash --norc -c ls | wc -l name"]
     );
     assert_eq!(shell("bash script.sh arg"), ["bash script.sh arg"]);
 }
@@ -146,10 +151,7 @@ fn rm_flags_in_any_spelling_are_also_seen_canonically() {
 
 #[test]
 fn find_delete_and_exec_count_as_rm() {
-    assert_eq!(
-        shell("find / -name x -delete"),
-        ["find / -name x -delete", "rm -rf /"]
-    );
+    assert_eq!(shell("find / -delete"), ["find / -delete", "rm -rf /"]);
     assert_eq!(
         shell("find ~ -exec rm -rf {} +"),
         // Seen twice (find's tree delete, and rm's own flags): harmless.
