@@ -124,6 +124,23 @@ pub struct Span {
     len: u16,
 }
 
+/// A piece of a string being stored: bytes from outside, or a string
+/// already in the arena (paths derived from home are built from it).
+#[derive(Clone, Copy)]
+enum Part<'a> {
+    Bytes(&'a [u8]),
+    Stored(Span),
+}
+
+impl Part<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Part::Bytes(b) => b.len(),
+            Part::Stored(s) => s.len as usize,
+        }
+    }
+}
+
 /// Room for every string captured at load: the most the individual limits
 /// below allow, together.
 const ARENA: usize = 20 * 1024;
@@ -216,16 +233,30 @@ impl Settings {
     /// empty when it is longer than `max` or does not fit (every path
     /// derived from an empty one is empty too: nothing is looked up in a
     /// place nobody configured).
-    fn store(&mut self, parts: &[&[u8]], max: usize) -> Span {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
+    fn store(&mut self, parts: &[Part<'_>], max: usize) -> Span {
+        let len: usize = parts.iter().map(Part::len).sum();
         let start = self.used;
         if len == 0 || len > max || start + len + 1 > ARENA || start > u16::MAX as usize {
             return Span::default();
         }
         let mut w = start;
         for p in parts {
-            if let Some(dst) = self.arena.get_mut(w..w + p.len()) {
-                dst.copy_from_slice(p);
+            match *p {
+                Part::Bytes(b) => {
+                    if let Some(dst) = self.arena.get_mut(w..w + b.len()) {
+                        dst.copy_from_slice(b);
+                    }
+                }
+                // Stored earlier, so wholly before `start`: a forward copy
+                // within the arena, byte by byte (no temporary buffer).
+                Part::Stored(sp) => {
+                    for i in 0..sp.len as usize {
+                        let c = self.arena.get(sp.off as usize + i).copied().unwrap_or(0);
+                        if let Some(d) = self.arena.get_mut(w + i) {
+                            *d = c;
+                        }
+                    }
+                }
             }
             w += p.len();
         }
@@ -300,11 +331,11 @@ impl Settings {
         }
     }
 
-    fn add_entry(&mut self, name: &[u8], value: &[u8]) {
+    fn add_entry(&mut self, name: &[u8], value: Part<'_>) {
         if self.env_count >= self.env_spans.len() {
             return;
         }
-        let span = self.store(&[name, b"=", value], ARENA);
+        let span = self.store(&[Part::Bytes(name), Part::Bytes(b"="), value], ARENA);
         if let Some(slot) = self.env_spans.get_mut(self.env_count)
             && span.len > 0
         {
@@ -318,26 +349,7 @@ impl Settings {
         if base.len == 0 {
             return Span::default();
         }
-        let mut copy = [0u8; MAX_DIR + 1];
-        let b = self.text(base);
-        let Some(dst) = copy.get_mut(..b.len()) else {
-            return Span::default();
-        };
-        dst.copy_from_slice(b);
-        let n = b.len();
-        self.store(&[copy.get(..n).unwrap_or(&[]), suffix], max)
-    }
-
-    /// The entry `name=<value of span>`.
-    fn derive_entry(&mut self, name: &[u8], value: Span) {
-        let mut copy = [0u8; MAX_DIR + 1];
-        let v = self.text(value);
-        let Some(dst) = copy.get_mut(..v.len()) else {
-            return;
-        };
-        dst.copy_from_slice(v);
-        let n = v.len();
-        self.add_entry(name, copy.get(..n).unwrap_or(&[]));
+        self.store(&[Part::Stored(base), Part::Bytes(suffix)], max)
     }
 }
 
@@ -387,15 +399,21 @@ pub fn capture(s: &mut Settings, inp: &Inputs<'_>) {
         }
     }
     s.used = 0;
-    s.agent = s.store(&[nonempty(b"RAMPART_AGENT").unwrap_or(b"")], MAX_NAME);
-    s.session = s.store(&[nonempty(b"RAMPART_SESSION").unwrap_or(b"")], MAX_NAME);
+    s.agent = s.store(
+        &[Part::Bytes(nonempty(b"RAMPART_AGENT").unwrap_or(b""))],
+        MAX_NAME,
+    );
+    s.session = s.store(
+        &[Part::Bytes(nonempty(b"RAMPART_SESSION").unwrap_or(b""))],
+        MAX_NAME,
+    );
     let home = nonempty(b"RAMPART_USER_HOME")
         .or(inp.passwd_home.filter(|h| !h.is_empty()))
         .or(nonempty(b"HOME"))
         .unwrap_or(b"");
-    s.user_home = s.store(&[home], MAX_DIR);
+    s.user_home = s.store(&[Part::Bytes(home)], MAX_DIR);
     s.rampart_home = match nonempty(b"RAMPART_HOME") {
-        Some(h) => s.store(&[h], MAX_DIR),
+        Some(h) => s.store(&[Part::Bytes(h)], MAX_DIR),
         None => {
             let uh = s.user_home;
             s.derive(uh, b"/.rampart", MAX_DIR)
@@ -403,23 +421,23 @@ pub fn capture(s: &mut Settings, inp: &Inputs<'_>) {
     };
     let rh = s.rampart_home;
     s.snapshot_path = match nonempty(b"RAMPART_SNAPSHOT") {
-        Some(p) => s.store(&[p], MAX_PATH),
+        Some(p) => s.store(&[Part::Bytes(p)], MAX_PATH),
         None => s.derive(rh, b"/cache/policy.snap", MAX_PATH),
     };
     s.spool_path = s.derive(rh, b"/spool/current.jsonl", MAX_PATH);
     s.socket_path = s.derive(rh, b"/rampart.sock", MAX_PATH);
-    s.lib_path = s.store(&[inp.lib_path], MAX_DIR);
+    s.lib_path = s.store(&[Part::Bytes(inp.lib_path)], MAX_DIR);
     if let Some(v) = env(PRELOAD_VAR) {
         s.preload_set = true;
-        s.preload_value = s.store(&[v], MAX_PRELOAD);
+        s.preload_value = s.store(&[Part::Bytes(v)], MAX_PRELOAD);
     }
     // What children get back.
     s.env_count = 0;
     let mode = s.mode.as_str().as_bytes();
-    s.add_entry(b"RAMPART_MODE", mode);
+    s.add_entry(b"RAMPART_MODE", Part::Bytes(mode));
     let uh = s.user_home;
-    s.derive_entry(b"RAMPART_USER_HOME", uh);
-    s.derive_entry(b"RAMPART_HOME", rh);
+    s.add_entry(b"RAMPART_USER_HOME", Part::Stored(uh));
+    s.add_entry(b"RAMPART_HOME", Part::Stored(rh));
     for name in [
         b"RAMPART_AGENT".as_slice(),
         b"RAMPART_SESSION",
@@ -429,7 +447,7 @@ pub fn capture(s: &mut Settings, inp: &Inputs<'_>) {
         b"RAMPART_ASK_TIMEOUT",
     ] {
         if let Some(v) = env(name) {
-            s.add_entry(name, v);
+            s.add_entry(name, Part::Bytes(v));
         }
     }
     s.loaded = true;

@@ -147,13 +147,14 @@ pub fn read_full(fd: &Fd, buf: &mut [u8]) -> Option<usize> {
     Some(done)
 }
 
-/// Write all of `b` (retrying on short writes and EINTR).
-pub fn write_all(fd: c_int, b: &[u8]) -> bool {
+/// Call `one` on what is left of `b` until all of it is written: a short
+/// write is continued, EINTR retried; a failure or a zero-length write ends
+/// it. Whether all of `b` went.
+fn all_of(b: &[u8], mut one: impl FnMut(&[u8]) -> isize) -> bool {
     let mut done = 0;
     while done < b.len() {
         let rest = b.get(done..).unwrap_or(&[]);
-        // SAFETY: rest is a valid readable buffer.
-        let n = unsafe { os::write(fd, rest.as_ptr().cast(), rest.len()) };
+        let n = one(rest);
         if n < 0 {
             if errno() == libc::EINTR {
                 continue;
@@ -166,6 +167,14 @@ pub fn write_all(fd: c_int, b: &[u8]) -> bool {
         done += n as usize;
     }
     true
+}
+
+/// Write all of `b` (retrying on short writes and EINTR).
+pub fn write_all(fd: c_int, b: &[u8]) -> bool {
+    // SAFETY: each slice is a valid readable buffer.
+    all_of(b, |rest| unsafe {
+        os::write(fd, rest.as_ptr().cast(), rest.len())
+    })
 }
 
 /// One `write` of all of `b` (retried only on EINTR): whether all of it
@@ -186,25 +195,10 @@ pub fn write_once(fd: c_int, b: &[u8]) -> bool {
 /// on macOS the socket was made `SO_NOSIGPIPE` when it was created.
 pub fn send_all(fd: c_int, b: &[u8]) -> bool {
     #[cfg(target_os = "linux")]
-    {
-        let mut done = 0;
-        while done < b.len() {
-            let rest = b.get(done..).unwrap_or(&[]);
-            // SAFETY: rest is a valid readable buffer.
-            let n = unsafe { os::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
-            if n < 0 {
-                if errno() == libc::EINTR {
-                    continue;
-                }
-                return false;
-            }
-            if n == 0 {
-                return false;
-            }
-            done += n as usize;
-        }
-        true
-    }
+    // SAFETY: each slice is a valid readable buffer.
+    return all_of(b, |rest| unsafe {
+        os::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL)
+    });
     #[cfg(not(target_os = "linux"))]
     write_all(fd, b)
 }
