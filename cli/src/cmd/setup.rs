@@ -65,17 +65,34 @@ pub fn existing(path: &Path) -> Existing {
     match std::fs::symlink_metadata(path) {
         Err(_) => Existing::Absent,
         Ok(m) if !m.is_file() => Existing::Foreign,
-        Ok(_) => match std::fs::read(path) {
-            Ok(bytes) if is_ours(&bytes) => Existing::Ours(String::from_utf8_lossy(&bytes).into()),
+        Ok(_) => match head(path) {
+            Some(bytes) if is_ours(&bytes) => {
+                Existing::Ours(String::from_utf8_lossy(&bytes).into())
+            }
             _ => Existing::Foreign,
         },
     }
 }
 
-/// Does this file carry the marker line (in its first lines: a wrapper is
-/// a short script, and a large binary is never read whole for this)?
-fn is_ours(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(4096)];
+/// The most of a wrapper anyone writes: a few short lines.
+const HEAD: u64 = 4096;
+
+/// The first [`HEAD`] bytes of the file at `path` (a real program found on
+/// PATH may be a binary of a hundred megabytes: it is never read whole).
+fn head(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(HEAD)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(bytes)
+}
+
+/// Does this file start with a `#!` line and carry the marker line in its
+/// first lines?
+fn is_ours(head: &[u8]) -> bool {
     head.starts_with(b"#!")
         && head
             .split(|&b| b == b'\n')
@@ -114,7 +131,7 @@ pub fn find_real(program: &str, path_var: &OsStr, wrapper: &Path) -> Option<Path
         .map(|d| d.join(program))
         .filter(|p| crate::elf::is_executable(p))
         .filter(|p| p != wrapper && (wrapper_id.is_none() || file_id(p) != wrapper_id))
-        .find(|p| !std::fs::read(p).is_ok_and(|b| is_ours(&b)))
+        .find(|p| !head(p).is_some_and(|b| is_ours(&b)))
 }
 
 /// Device and inode of the file a path leads to.
