@@ -110,6 +110,27 @@ impl Tmux {
     fn wait_for(&self, needle: &str, secs: u64) -> String {
         self.wait(&format!("{needle:?}"), secs, |p| p.contains(needle))
     }
+
+    /// A tmux format (`#{pane_tty}`, `#{alternate_on}`…) for the pane.
+    fn query(&self, what: &str) -> String {
+        let out = tmux_cmd(&self.socket)
+            .args(["display-message", "-p", "-t", "0", what])
+            .output()
+            .expect("tmux display-message");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The pid of `rampart watch`: the pane's shell runs it as its only
+    /// child.
+    fn watch_pid(&self) -> i32 {
+        let shell = self.query("#{pane_pid}");
+        std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .expect("the pane shell's children")
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("watch's pid")
+    }
 }
 
 impl Drop for Tmux {
@@ -414,14 +435,7 @@ fn watch_gives_the_terminal_back_when_killed() {
     w.save_policy("test.yaml", crate::harness::POLICY);
     let t = Tmux::watch(&w, "sigterm", &[]);
     t.wait_for("approvals unavailable", 20);
-    let query = |what: &str| {
-        let out = tmux_cmd(&t.socket)
-            .args(["display-message", "-p", "-t", "0", what])
-            .output()
-            .expect("tmux display-message");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let tty = query("#{pane_tty}");
+    let tty = t.query("#{pane_tty}");
     let stty = || {
         let f = std::fs::File::open(&tty).expect("the pane's tty");
         let out = Command::new("stty")
@@ -431,17 +445,9 @@ fn watch_gives_the_terminal_back_when_killed() {
             .expect("stty");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert_eq!(query("#{alternate_on}"), "1", "full screen while running");
+    assert_eq!(t.query("#{alternate_on}"), "1", "full screen while running");
     assert!(stty().contains("-icanon"), "raw mode while running");
-    // The shell in the pane runs watch as its only child.
-    let shell = query("#{pane_pid}");
-    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
-        .expect("the pane shell's children");
-    let pid: i32 = children
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("watch's pid");
+    let pid = t.watch_pid();
     let killed = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
@@ -450,7 +456,7 @@ fn watch_gives_the_terminal_back_when_killed() {
     // 128 + SIGTERM, and the terminal as it was: no alternate screen, no
     // raw mode.
     t.wait_for("watch exited with 143", 10);
-    assert_eq!(query("#{alternate_on}"), "0");
+    assert_eq!(t.query("#{alternate_on}"), "0");
     let modes = stty();
     assert!(
         modes.contains(" icanon") && modes.contains(" echo"),
@@ -501,18 +507,7 @@ fn watch_exits_when_its_terminal_goes_away() {
     w.save_policy("test.yaml", crate::harness::POLICY);
     let t = Tmux::watch(&w, "hangup", &[]);
     t.wait_for("approvals unavailable", 20);
-    let out = tmux_cmd(&t.socket)
-        .args(["display-message", "-p", "-t", "0", "#{pane_pid}"])
-        .output()
-        .expect("tmux display-message");
-    let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
-        .expect("the pane shell's children");
-    let pid: i32 = children
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("watch's pid");
+    let pid = t.watch_pid();
     let killed = tmux_cmd(&t.socket)
         .arg("kill-server")
         .status()

@@ -42,31 +42,34 @@ pub fn is_public(path: &str) -> bool {
     path == "/dashboard" || path.starts_with("/dashboard/")
 }
 
+/// The static files: path, content type, body.
+const FILES: [(&str, &str, &str); 4] = [
+    ("/dashboard/", "text/html; charset=utf-8", INDEX_HTML),
+    (
+        "/dashboard/app.js",
+        "text/javascript; charset=utf-8",
+        APP_JS,
+    ),
+    ("/dashboard/app.css", "text/css; charset=utf-8", APP_CSS),
+    ("/dashboard/icon.svg", "image/svg+xml", ICON_SVG),
+];
+
+/// `/dashboard` (a redirect) and the files in [`FILES`].
+fn static_files<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let mut r = Router::new().route(
+        "/dashboard",
+        get(|| async { Redirect::permanent("/dashboard/") }),
+    );
+    for (path, content_type, body) in FILES {
+        r = r.route(path, get(move || file(content_type, body)));
+    }
+    r
+}
+
 /// The dashboard's routes, and `GET /v1/events/recent` (token required on
 /// TCP, like every `/v1` route).
 pub(super) fn routes() -> Router<Arc<Daemon>> {
-    Router::new()
-        .route(
-            "/dashboard",
-            get(|| async { Redirect::permanent("/dashboard/") }),
-        )
-        .route(
-            "/dashboard/",
-            get(|| file("text/html; charset=utf-8", INDEX_HTML)),
-        )
-        .route(
-            "/dashboard/app.js",
-            get(|| file("text/javascript; charset=utf-8", APP_JS)),
-        )
-        .route(
-            "/dashboard/app.css",
-            get(|| file("text/css; charset=utf-8", APP_CSS)),
-        )
-        .route(
-            "/dashboard/icon.svg",
-            get(|| file("image/svg+xml", ICON_SVG)),
-        )
-        .route("/v1/events/recent", get(recent))
+    static_files().route("/v1/events/recent", get(recent))
 }
 
 async fn file(content_type: &'static str, body: &'static str) -> Response {
@@ -111,15 +114,7 @@ mod tests {
     use tower::ServiceExt;
 
     fn app() -> Router {
-        Router::new()
-            .route(
-                "/dashboard/",
-                get(|| file("text/html; charset=utf-8", INDEX_HTML)),
-            )
-            .route(
-                "/dashboard/app.js",
-                get(|| file("text/javascript; charset=utf-8", APP_JS)),
-            )
+        static_files()
             .route("/v1/status", get(|| async { "{}" }))
             .layer(axum::middleware::from_fn(security_headers))
     }

@@ -26,7 +26,7 @@ pub fn library_decision(r: &crate::audit::AuditRecord) -> Option<serde_json::Val
     if r.source != "library" || r.decision.is_empty() {
         return None;
     }
-    Some(serde_json::json!({
+    let event = serde_json::json!({
         "source": "library", "tool": r.tool, "agent": r.agent, "session": r.session,
         "command": r.command, "path": r.path, "url": r.url,
         "decision": r.decision,
@@ -34,10 +34,33 @@ pub fn library_decision(r: &crate::audit::AuditRecord) -> Option<serde_json::Val
         "policy": r.policies.first().cloned().unwrap_or_default(),
         "matched_policies": r.policies, "message": r.message,
         "generation": r.generation,
-        "time": r.time, "seq": r.seq, "id": r.id,
-        "outcome": r.outcome, "approval": r.approval,
-        "pid": r.pid, "cwd": r.cwd,
-    }))
+    });
+    Some(with_record_fields(event, r, true))
+}
+
+/// Add to `event` the audit record's fields every decision event carries:
+/// `time`, `outcome`, `approval`, `pid`, `cwd`, and `seq` and `id` when
+/// `sealed` (null when the decision could not be audited). Fields `event`
+/// already has are kept.
+fn with_record_fields(
+    mut event: serde_json::Value,
+    r: &crate::audit::AuditRecord,
+    sealed: bool,
+) -> serde_json::Value {
+    if let Some(map) = event.as_object_mut() {
+        for (k, v) in [
+            ("time", serde_json::json!(r.time)),
+            ("seq", serde_json::json!(sealed.then_some(r.seq))),
+            ("id", serde_json::json!(sealed.then_some(&r.id))),
+            ("outcome", serde_json::json!(r.outcome)),
+            ("approval", serde_json::json!(r.approval)),
+            ("pid", serde_json::json!(r.pid)),
+            ("cwd", serde_json::json!(r.cwd)),
+        ] {
+            map.entry(k).or_insert(v);
+        }
+    }
+    event
 }
 
 /// The `decision` event for a decision made through the API
@@ -49,25 +72,11 @@ pub fn library_decision(r: &crate::audit::AuditRecord) -> Option<serde_json::Val
 /// `pid` a client merges the event with the same record read from the
 /// audit files, as it does for library decisions.
 pub fn api_decision(
-    mut event: serde_json::Value,
+    event: serde_json::Value,
     r: &crate::audit::AuditRecord,
     sealed: bool,
 ) -> serde_json::Value {
-    if let Some(map) = event.as_object_mut() {
-        let extra = serde_json::json!({
-            "time": r.time,
-            "seq": sealed.then_some(r.seq),
-            "id": sealed.then(|| r.id.clone()),
-            "outcome": r.outcome, "approval": r.approval,
-            "pid": r.pid, "cwd": r.cwd,
-        });
-        if let serde_json::Value::Object(extra) = extra {
-            for (k, v) in extra {
-                map.entry(k).or_insert(v);
-            }
-        }
-    }
-    event
+    with_record_fields(event, r, sealed)
 }
 
 /// One event: a kind (`decision` — from the API or, once ingested, from the
